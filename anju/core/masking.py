@@ -1,0 +1,44 @@
+"""Masking of personal data for display, exports, logs and audit rows (R5.2.2)."""
+
+from __future__ import annotations
+
+import re
+
+_DIGITS = re.compile(r"\D+")
+
+
+def normalise_phone(value: str) -> str:
+    """Digits only, without the +86 / 0086 country prefix: the form we index and compare."""
+    digits = _DIGITS.sub("", value or "")
+    if digits.startswith("0086"):
+        digits = digits[4:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits
+
+
+def mask_phone(value: str | None) -> str:
+    """``13812341234`` → ``138****1234``; short values keep only their last two digits."""
+    if not value:
+        return ""
+    digits = normalise_phone(value)
+    if len(digits) >= 7:
+        return f"{digits[:3]}{'*' * (len(digits) - 7)}{digits[-4:]}"
+    return "*" * max(len(digits) - 2, 0) + digits[-2:]
+
+
+def mask_id_number(value: str | None) -> str:
+    """``110101199003071234`` → ``110***********1234``."""
+    if not value:
+        return ""
+    value = value.strip()
+    if len(value) <= 7:
+        return "*" * len(value)
+    return f"{value[:3]}{'*' * (len(value) - 7)}{value[-4:]}"
+
+
+def mask_name(value: str | None) -> str:
+    """``张三丰`` → ``张**``: used where a name is personal data in an export."""
+    if not value:
+        return ""
+    return value[0] + "*" * (len(value) - 1)

@@ -1,0 +1,113 @@
+"""/api/v1: token issue, the current user, and scoped branches, teams and users."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from ninja import Query, Router, Schema
+from ninja.pagination import paginate
+
+from anju.core.api import ErrorOut, Paginated, require_perm
+from anju.core.errors import ApplicationError
+from anju.core.scoping import get_visible_or_404, scope_of
+
+from . import auth_services, selectors
+from .models import ApiToken, Branch, Team, User
+from .schemas import BranchOut, MeOut, TeamOut, TokenIn, TokenInfo, TokenOut, UserOut
+
+router = Router()
+
+
+@router.post("/auth/token", auth=None, response={201: TokenOut, 401: ErrorOut, 429: ErrorOut}, tags=["auth"])
+def issue_token(request, payload: TokenIn):
+    """Exchange a username and password for a personal access token (lockout rules apply)."""
+    user = authenticate(request, username=payload.username, password=payload.password)
+    if user is None:
+        raise ApplicationError("auth.invalid_credentials", _("The username or password is not correct."), status=401)
+    token, raw = auth_services.token_create(actor=user, name=payload.name or "API")
+    return 201, {"token": raw, "name": token.name, "expires_at": token.expires_at}
+
+
+@router.get("/auth/tokens", response=list[TokenInfo], tags=["auth"])
+def list_tokens(request):
+    """The caller's own tokens (secrets are never shown again)."""
+    return ApiToken.objects.filter(user=request.user).order_by("-created_at")
+
+
+@router.delete("/auth/tokens/{token_id}", response={204: None, 404: ErrorOut}, tags=["auth"])
+def revoke_token(request, token_id: int):
+    """Revoke one of the caller's own tokens."""
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    auth_services.token_revoke(actor=request.user, token=token)
+    return 204, None
+
+
+@router.get("/me", response=MeOut, tags=["org"])
+def me(request):
+    """The authenticated user, their data scope and permissions."""
+    user = User.objects.select_related("branch", "team").prefetch_related("roles").get(pk=request.user.pk)
+    user.data_scope = scope_of(request.user)
+    user.permissions = sorted(request.user.get_all_permissions())
+    return user
+
+
+class BranchFilters(Schema):
+    search: str = ""
+
+
+@router.get("/branches", response=list[BranchOut], tags=["org"])
+@paginate(Paginated)
+def list_branches(request, filters: Query[BranchFilters]):
+    """Branches in the caller's scope, in tree order."""
+    require_perm(request, "org.view_branch")
+    return selectors.branch_list_for(request.user, search=filters.search)
+
+
+@router.get("/branches/{branch_id}", response={200: BranchOut, 404: ErrorOut}, tags=["org"])
+def get_branch(request, branch_id: int):
+    require_perm(request, "org.view_branch")
+    return get_visible_or_404(Branch.objects, request.user, pk=branch_id)
+
+
+class TeamFilters(Schema):
+    search: str = ""
+    branch: int | None = None
+
+
+@router.get("/teams", response=list[TeamOut], tags=["org"])
+@paginate(Paginated)
+def list_teams(request, filters: Query[TeamFilters]):
+    """Teams in the caller's scope."""
+    require_perm(request, "org.view_team")
+    return selectors.team_list_for(request.user, search=filters.search, branch_id=filters.branch)
+
+
+@router.get("/teams/{team_id}", response={200: TeamOut, 404: ErrorOut}, tags=["org"])
+def get_team(request, team_id: int):
+    require_perm(request, "org.view_team")
+    return get_visible_or_404(Team.objects.select_related("branch", "lead"), request.user, pk=team_id)
+
+
+class UserFilters(Schema):
+    search: str = ""
+    branch: int | None = None
+    team: int | None = None
+    status: str = ""
+    role: str = ""
+
+
+@router.get("/users", response=list[UserOut], tags=["org"])
+@paginate(Paginated)
+def list_users(request, filters: Query[UserFilters]):
+    """Users in the caller's scope; phones are masked."""
+    require_perm(request, "org.view_user")
+    return selectors.user_list_for(request.user, search=filters.search, branch_id=filters.branch,
+                                   team_id=filters.team, status=filters.status, role=filters.role)
+
+
+@router.get("/users/{user_id}", response={200: UserOut, 404: ErrorOut}, tags=["org"])
+def get_user(request, user_id: int):
+    require_perm(request, "org.view_user")
+    queryset = User.objects.select_related("branch", "team").prefetch_related("roles")
+    return get_visible_or_404(queryset, request.user, pk=user_id)

@@ -1,0 +1,29 @@
+"""Login, logout and failed logins go to the audit trail; sessions are remembered per user."""
+
+from __future__ import annotations
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from anju.core import audit
+
+from .models import UserSession
+
+
+@receiver(user_logged_in)
+def on_login(sender, request, user, **kwargs):
+    if request is not None and getattr(request, "session", None) is not None and request.session.session_key:
+        UserSession.objects.get_or_create(session_key=request.session.session_key, defaults={"user": user})
+    audit.record(actor=user, action="auth.login", target=user)
+
+
+@receiver(user_logged_out)
+def on_logout(sender, request, user, **kwargs):
+    if user is not None:
+        audit.record(actor=user, action="auth.logout", target=user)
+
+
+@receiver(user_login_failed)
+def on_login_failed(sender, credentials, request=None, **kwargs):
+    username = str(credentials.get("username", ""))[:150]
+    audit.record(actor=None, actor_name=username, action="auth.login_failed", after={"username": username})

@@ -1,0 +1,29 @@
+from django.urls import path
+
+from .views import branches, lockouts, roles, teams, users
+
+app_name = "org"
+
+urlpatterns = [
+    path("users/", users.user_list, name="user-list"),
+    path("users/export.csv", users.user_export, name="user-export"),
+    path("users/new/", users.user_create, name="user-create"),
+    path("users/<int:pk>/", users.user_detail, name="user-detail"),
+    path("users/<int:pk>/edit/", users.user_edit, name="user-edit"),
+    path("users/<int:pk>/status/", users.user_status, name="user-status"),
+    path("users/<int:pk>/roles/", users.user_roles, name="user-roles"),
+    path("users/<int:pk>/password/", users.user_password, name="user-password"),
+    path("teams/", teams.team_list, name="team-list"),
+    path("teams/export.csv", teams.team_export, name="team-export"),
+    path("teams/new/", teams.team_create, name="team-create"),
+    path("teams/<int:pk>/", teams.team_detail, name="team-detail"),
+    path("teams/<int:pk>/edit/", teams.team_edit, name="team-edit"),
+    path("branches/", branches.branch_list, name="branch-list"),
+    path("branches/new/", branches.branch_create, name="branch-create"),
+    path("branches/<int:pk>/edit/", branches.branch_edit, name="branch-edit"),
+    path("roles/", roles.role_list, name="role-list"),
+    path("roles/new/", roles.role_create, name="role-create"),
+    path("roles/<int:pk>/edit/", roles.role_edit, name="role-edit"),
+    path("lockouts/", lockouts.lockout_list, name="lockout-list"),
+    path("lockouts/unlock/", lockouts.lockout_unlock, name="lockout-unlock"),
+]

@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+
+from anju.core.api import api
+
+urlpatterns = [
+    path("", include("anju.core.urls")),
+    path("", include("anju.org.urls_auth")),
+    path("org/", include("anju.org.urls")),
+    path("api/v1/", api.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("django-admin/", admin.site.urls),
+]
+
+handler400 = "anju.core.views.errors.bad_request"
+handler403 = "anju.core.views.errors.permission_denied"
+handler404 = "anju.core.views.errors.page_not_found"
+handler500 = "anju.core.views.errors.server_error"
+
+if settings.DEBUG:
+    urlpatterns += [path("__errors__/<int:code>/", __import__("anju.core.views.errors", fromlist=["x"]).preview)]
