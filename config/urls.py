@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from anju.core.api import api
+from anju.core.views import errors
 
 urlpatterns = [
     path("", include("anju.core.urls")),
@@ -19,4 +20,4 @@ handler404 = "anju.core.views.errors.page_not_found"
 handler500 = "anju.core.views.errors.server_error"
 
 if settings.DEBUG:
-    urlpatterns += [path("__errors__/<int:code>/", __import__("anju.core.views.errors", fromlist=["x"]).preview)]
+    urlpatterns += [path("__errors__/<int:code>/", errors.preview)]

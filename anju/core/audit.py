@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import validate_ipv46_address
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
 from . import context
 from .masking import mask_id_number, mask_phone
@@ -24,25 +27,49 @@ GENESIS = "0" * 64
 _MASKERS = {
     "phone": mask_phone,
     "mobile": mask_phone,
-    "owner_phone": mask_phone,
     "id_number": mask_id_number,
 }
 _DROPPED = {"password", "token", "key", "key_hash", "secret"}
+_DROPPED_SUFFIXES = ("_password", "_secret", "_token", "_key")
+
+
+def _masker(key: str):
+    for name, masker in _MASKERS.items():
+        if key == name or key.endswith(f"_{name}"):  # phone, owner_phone, customer_id_number …
+            return masker
+    return None
+
+
+def _clean_value(key: str, value: Any) -> Any:
+    if key in _DROPPED or key.endswith(_DROPPED_SUFFIXES):
+        return "[redacted]"
+    if isinstance(value, dict):
+        return {str(k): _clean_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean_value(key, item) for item in value]
+    masker = _masker(key)
+    if masker is not None and value not in (None, ""):
+        return masker(str(value))
+    return value
 
 
 def _clean(values: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Mask personal data, drop secrets and make the dict plain JSON (what the DB returns)."""
+    """Mask personal data, drop secrets (at any depth) and make the dict plain JSON (what the DB returns)."""
     if values is None:
         return None
-    cleaned: dict[str, Any] = {}
-    for key, value in values.items():
-        if key in _DROPPED:
-            cleaned[key] = "[redacted]"
-        elif key in _MASKERS and isinstance(value, str):
-            cleaned[key] = _MASKERS[key](value)
-        else:
-            cleaned[key] = value
+    cleaned = {str(key): _clean_value(str(key), value) for key, value in values.items()}
     return json.loads(json.dumps(cleaned, cls=DjangoJSONEncoder))
+
+
+def _normalise_ip(value: str | None) -> str | None:
+    """The IP as the database will return it, so the stored row hashes like the written one."""
+    if not value:
+        return None
+    try:
+        validate_ipv46_address(value)
+    except ValidationError:
+        return None  # a malformed proxy header must not break the write (PostgreSQL's inet would refuse it)
+    return clean_ipv6_address(value) if ":" in value else value
 
 
 def canonical(event: AuditEvent) -> str:
@@ -108,7 +135,7 @@ def record(
             after=_clean(after),
             reason=reason or "",
             request_id=ctx.request_id,
-            ip=ctx.ip,
+            ip=_normalise_ip(ctx.ip),
             source=ctx.source,
             prev_hash=head.hash,
         )
@@ -136,18 +163,26 @@ def verify(*, batch_size: int = 2000) -> VerifyResult:
     queryset = AuditEvent.objects.order_by("seq")
     for event in queryset.iterator(chunk_size=batch_size):
         if event.seq != expected_seq:
-            return VerifyResult(False, count, expected_seq, event.pk, f"event #{expected_seq} is missing (deleted)")
+            return VerifyResult(False, count, expected_seq, event.pk,
+                                f"event #{expected_seq} is missing (deleted)")
         if event.prev_hash != expected_prev:
-            return VerifyResult(False, count, event.seq, event.pk, "link to the previous event does not match")
+            return VerifyResult(False, count, event.seq, event.pk,
+                                "link to the previous event does not match")
         if compute_hash(event) != event.hash:
-            return VerifyResult(False, count, event.seq, event.pk, "content was changed after it was written")
+            return VerifyResult(False, count, event.seq, event.pk,
+                                "content was changed after it was written")
         expected_prev = event.hash
         expected_seq += 1
         count += 1
         last_id = event.pk
     head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and (head.seq != count or head.hash != expected_prev):
-        return VerifyResult(False, count, count + 1, last_id, "the newest events were deleted")
+    head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS)
+    if head_seq != count or head_hash != expected_prev:
+        if head_seq > count:
+            reason = "the newest events were deleted"
+        else:
+            reason = "the chain head does not match the newest event"
+        return VerifyResult(False, count, count + 1, last_id, reason)
     return VerifyResult(True, count)
 
 
@@ -157,7 +192,7 @@ def model_snapshot(instance: models.Model, fields: list[str]) -> dict[str, Any]:
     for name in fields:
         field = instance._meta.get_field(name)
         if field.many_to_many:
-            snapshot[name] = sorted(instance.pk and getattr(instance, name).values_list("pk", flat=True) or [])
+            snapshot[name] = sorted((instance.pk and getattr(instance, name).values_list("pk", flat=True)) or [])
         elif field.is_relation:
             snapshot[name] = getattr(instance, field.attname)
         else:

@@ -30,7 +30,7 @@ class AuditEvent(models.Model):
     occurred_at = models.DateTimeField(_("time"), db_index=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+", db_constraint=False,
+        on_delete=models.DO_NOTHING, related_name="+", db_constraint=False,
     )
     # Copied as text so the row keeps meaning after the user is renamed or removed.
     actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
@@ -85,6 +85,9 @@ class AuditChainHead(models.Model):
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
 
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"
+
 
 class ScheduledRun(models.Model):
     """One slot of one periodic job; the unique key makes enqueueing idempotent across hosts."""
@@ -97,3 +100,6 @@ class ScheduledRun(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job", "slot"], name="scheduled_run_job_slot_unique")]
         indexes = [models.Index(fields=["job", "-enqueued_at"], name="scheduled_run_job_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.job}@{self.slot}"

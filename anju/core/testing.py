@@ -22,7 +22,7 @@ from anju.core.masking import normalise_phone
 from anju.org.choices import BranchKind
 from anju.org.models import Branch, Company, Role, Team, User
 
-PASSWORD = "persona-pass-2026"
+PASSWORD = "persona-pass-2026"  # noqa: S105 (test personas only)
 
 
 def save_branch(branch: Branch) -> Branch:
@@ -111,7 +111,18 @@ class Personas:
                 self.finance, self.qa, self.admin, self.auditor]
 
 
+def ensure_roles() -> None:
+    """Transactional tests flush the tables, taking the migration-seeded roles with them."""
+    if not Role.objects.exists():
+        from importlib import import_module
+
+        from django.apps import apps
+
+        import_module("anju.org.migrations.0002_seed_roles").seed_roles(apps, None)
+
+
 def make_personas() -> Personas:
+    ensure_roles()
     company = CompanyFactory()
     region = BranchFactory(company=company, name="华东区域", code="R-EAST", kind=BranchKind.REGION)
     branch_a = BranchFactory(company=company, parent=region, name="滨江案场", code="A-BINJIANG")

@@ -1,14 +1,16 @@
-"""/api/v1: token issue, the current user, and scoped branches, teams and users."""
+"""/api/v1: token issue, the current user, and scoped branches, teams and users.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: django-ninja reads ``Query[...]`` parameter
+annotations at import time and cannot resolve them from strings.
+"""
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import authenticate, user_logged_in
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from anju.core.api import ErrorOut, Paginated, require_perm
+from anju.core.api import AUTH_ERRORS, ErrorOut, Paginated, require_perm
 from anju.core.errors import ApplicationError
 from anju.core.scoping import get_visible_or_404, scope_of
 
@@ -19,31 +21,39 @@ from .schemas import BranchOut, MeOut, TeamOut, TokenIn, TokenInfo, TokenOut, Us
 router = Router()
 
 
-@router.post("/auth/token", auth=None, response={201: TokenOut, 401: ErrorOut, 429: ErrorOut}, tags=["auth"])
+@router.post(
+    "/auth/token", auth=None, response={201: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut}, tags=["auth"]
+)
 def issue_token(request, payload: TokenIn):
-    """Exchange a username and password for a personal access token (lockout rules apply)."""
+    """Exchange a username and password for a personal access token (lockout rules apply).
+
+    The request goes to ``authenticate`` so django-axes counts failures per username + IP
+    and answers 429 ``auth.locked_out`` once the limit is reached.
+    """
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
         raise ApplicationError("auth.invalid_credentials", _("The username or password is not correct."), status=401)
+    # A token exchange is a password login: audited as one, and it clears axes' failure count.
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
     token, raw = auth_services.token_create(actor=user, name=payload.name or "API")
-    return 201, {"token": raw, "name": token.name, "expires_at": token.expires_at}
+    return Status(201, {"token": raw, "name": token.name, "expires_at": token.expires_at})
 
 
-@router.get("/auth/tokens", response=list[TokenInfo], tags=["auth"])
+@router.get("/auth/tokens", response={200: list[TokenInfo], **AUTH_ERRORS}, tags=["auth"])
 def list_tokens(request):
     """The caller's own tokens (secrets are never shown again)."""
     return ApiToken.objects.filter(user=request.user).order_by("-created_at")
 
 
-@router.delete("/auth/tokens/{token_id}", response={204: None, 404: ErrorOut}, tags=["auth"])
+@router.delete("/auth/tokens/{token_id}", response={204: None, **AUTH_ERRORS, 404: ErrorOut}, tags=["auth"])
 def revoke_token(request, token_id: int):
     """Revoke one of the caller's own tokens."""
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
     auth_services.token_revoke(actor=request.user, token=token)
-    return 204, None
+    return Status(204, None)
 
 
-@router.get("/me", response=MeOut, tags=["org"])
+@router.get("/me", response={200: MeOut, **AUTH_ERRORS}, tags=["org"])
 def me(request):
     """The authenticated user, their data scope and permissions."""
     user = User.objects.select_related("branch", "team").prefetch_related("roles").get(pk=request.user.pk)
@@ -56,7 +66,7 @@ class BranchFilters(Schema):
     search: str = ""
 
 
-@router.get("/branches", response=list[BranchOut], tags=["org"])
+@router.get("/branches", response={200: list[BranchOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["org"])
 @paginate(Paginated)
 def list_branches(request, filters: Query[BranchFilters]):
     """Branches in the caller's scope, in tree order."""
@@ -64,8 +74,9 @@ def list_branches(request, filters: Query[BranchFilters]):
     return selectors.branch_list_for(request.user, search=filters.search)
 
 
-@router.get("/branches/{branch_id}", response={200: BranchOut, 404: ErrorOut}, tags=["org"])
+@router.get("/branches/{branch_id}", response={200: BranchOut, **AUTH_ERRORS, 404: ErrorOut}, tags=["org"])
 def get_branch(request, branch_id: int):
+    """One branch in the caller's scope (404 outside it)."""
     require_perm(request, "org.view_branch")
     return get_visible_or_404(Branch.objects, request.user, pk=branch_id)
 
@@ -75,7 +86,7 @@ class TeamFilters(Schema):
     branch: int | None = None
 
 
-@router.get("/teams", response=list[TeamOut], tags=["org"])
+@router.get("/teams", response={200: list[TeamOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["org"])
 @paginate(Paginated)
 def list_teams(request, filters: Query[TeamFilters]):
     """Teams in the caller's scope."""
@@ -83,8 +94,9 @@ def list_teams(request, filters: Query[TeamFilters]):
     return selectors.team_list_for(request.user, search=filters.search, branch_id=filters.branch)
 
 
-@router.get("/teams/{team_id}", response={200: TeamOut, 404: ErrorOut}, tags=["org"])
+@router.get("/teams/{team_id}", response={200: TeamOut, **AUTH_ERRORS, 404: ErrorOut}, tags=["org"])
 def get_team(request, team_id: int):
+    """One team in the caller's scope (404 outside it)."""
     require_perm(request, "org.view_team")
     return get_visible_or_404(Team.objects.select_related("branch", "lead"), request.user, pk=team_id)
 
@@ -97,17 +109,24 @@ class UserFilters(Schema):
     role: str = ""
 
 
-@router.get("/users", response=list[UserOut], tags=["org"])
+@router.get("/users", response={200: list[UserOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["org"])
 @paginate(Paginated)
 def list_users(request, filters: Query[UserFilters]):
     """Users in the caller's scope; phones are masked."""
     require_perm(request, "org.view_user")
-    return selectors.user_list_for(request.user, search=filters.search, branch_id=filters.branch,
-                                   team_id=filters.team, status=filters.status, role=filters.role)
+    return selectors.user_list_for(
+        request.user,
+        search=filters.search,
+        branch_id=filters.branch,
+        team_id=filters.team,
+        status=filters.status,
+        role=filters.role,
+    )
 
 
-@router.get("/users/{user_id}", response={200: UserOut, 404: ErrorOut}, tags=["org"])
+@router.get("/users/{user_id}", response={200: UserOut, **AUTH_ERRORS, 404: ErrorOut}, tags=["org"])
 def get_user(request, user_id: int):
+    """One user in the caller's scope (404 outside it); the phone is masked."""
     require_perm(request, "org.view_user")
     queryset = User.objects.select_related("branch", "team").prefetch_related("roles")
     return get_visible_or_404(queryset, request.user, pk=user_id)

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from anju.core import audit
 from anju.core.crypto import blind_index
-from anju.core.errors import ApplicationError, Conflict, ValidationFailed, from_validation_error
+from anju.core.errors import Conflict, ValidationFailed, from_validation_error
 from anju.core.masking import normalise_phone
 from anju.core.permissions import require
 from anju.core.scoping import Scope
@@ -58,6 +58,11 @@ def _branch_path(branch: Branch) -> str:
     return f"{parent_path}{branch.pk}/"
 
 
+def _locked_parent(parent: Branch | None) -> Branch | None:
+    """The parent as stored now: a caller's copy may hold a stale path after a move."""
+    return Branch.objects.select_for_update().get(pk=parent.pk) if parent is not None else None
+
+
 def _check_parent(branch: Branch, parent: Branch | None) -> None:
     if parent is None:
         return
@@ -74,6 +79,7 @@ def branch_create(*, actor: User, company: Company, name: str, code: str, kind: 
                   parent: Branch | None = None, address: str = "") -> Branch:
     """Create a branch under ``parent`` (or at the top of the company's tree)."""
     require(actor, MANAGE_USERS)
+    parent = _locked_parent(parent)
     branch = Branch(company=company, parent=parent, name=name.strip(), code=code.strip(), kind=kind, address=address)
     _check_parent(branch, parent)
     branch.path = "/pending/"
@@ -94,6 +100,8 @@ def branch_update(*, actor: User, branch: Branch, **changes) -> Branch:
     for name, value in changes.items():
         if name not in {"parent", "name", "code", "kind", "address", "is_active"}:
             raise ValueError(f"branch field {name!r} cannot be changed")
+        if name == "parent":
+            value = _locked_parent(value)
         setattr(branch, name, value.strip() if isinstance(value, str) else value)
     _check_parent(branch, branch.parent)
     if not branch.is_active and before["is_active"]:
@@ -118,7 +126,8 @@ def branch_update(*, actor: User, branch: Branch, **changes) -> Branch:
 
 
 def _check_team_lead(team: Team) -> None:
-    if team.lead_id and team.lead.branch_id != team.branch_id:
+    # Asked of the database: the caller's copy of the lead may predate a transfer.
+    if team.lead_id and not User.objects.filter(pk=team.lead_id, branch_id=team.branch_id).exists():
         raise ValidationFailed("team.lead_branch", _("The team lead must work in the team's branch."),
                                {"lead": [_("Choose a member of this branch.")]})
 
@@ -225,14 +234,16 @@ def user_set_status(*, actor: User, user: User, status: str, reason: str) -> Use
     require(actor, MANAGE_USERS)
     if not reason.strip():
         raise ValidationFailed("user.reason_required", _("Please give a reason."), {"reason": [_("Required.")]})
+    if status not in UserStatus.values:
+        raise ValidationFailed("user.bad_status", _("Unknown status."), {"status": [_("Unknown status.")]})
+    if user.pk == actor.pk:
+        raise Conflict("user.self_status", _("You cannot change your own account status."))
     user = User.objects.select_for_update().get(pk=user.pk)
     current = UserStatus(user.status)
     target = UserStatus(status)
     if target not in USER_STATUS_TRANSITIONS[current]:
         raise Conflict("user.bad_status_change",
                        _("A user cannot go from “%(from)s” to “%(to)s”.") % {"from": current.label, "to": target.label})
-    if user.pk == actor.pk:
-        raise Conflict("user.self_status", _("You cannot change your own account status."))
     user.status = target
     user.is_active = target == UserStatus.ACTIVE
     user.save(update_fields=["status", "is_active"])

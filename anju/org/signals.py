@@ -19,6 +19,9 @@ def on_login(sender, request, user, **kwargs):
 
 @receiver(user_logged_out)
 def on_logout(sender, request, user, **kwargs):
+    # Sent before the session is flushed, so its key still names the row to forget.
+    if request is not None and getattr(request, "session", None) is not None and request.session.session_key:
+        UserSession.objects.filter(session_key=request.session.session_key).delete()
     if user is not None:
         audit.record(actor=user, action="auth.logout", target=user)
 

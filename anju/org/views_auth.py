@@ -38,21 +38,25 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
-def lockout_response(request, credentials, *args, **kwargs):
-    """django-axes calls this when a username + IP is locked: show the login page with the reason."""
-    form = LoginForm(request, data=None, initial={"username": (credentials or {}).get("username", "")})
-    context = {
-        "form": form,
-        "locked_out": True,
-        "lockout_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
-        "next": request.POST.get("next", ""),
-    }
+def lockout_response(request, original_response=None, credentials=None, *args, **kwargs):
+    """django-axes calls this when a username + IP is locked: show the login page with the reason.
+
+    axes 8 passes ``(request, original_response, credentials)``; the API gets the JSON error shape.
+    """
     if request.path.startswith("/api/"):
         from django.http import JsonResponse
 
         body = {"error": {"code": "auth.locked_out", "fields": {},
                           "message": _("Too many failed logins. Try again later or ask an administrator.")}}
         return JsonResponse(body, status=429)
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    form = LoginForm(request, data=None, initial={"username": username})
+    context = {
+        "form": form,
+        "locked_out": True,
+        "lockout_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+        "next": request.POST.get("next", ""),
+    }
     return render(request, "registration/login.html", context, status=429)
 
 

@@ -5,6 +5,11 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def create_chain_head(apps, schema_editor):
+    # Created here, not on first use, so two first writers never race to insert it.
+    apps.get_model("core", "AuditChainHead").objects.get_or_create(pk=1)
+
+
 class Migration(migrations.Migration):
 
     initial = True
@@ -18,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='auditevent',
             name='actor',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor'),
+            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor'),
         ),
         migrations.AddIndex(
             model_name='scheduledrun',
@@ -40,4 +45,5 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             index=models.Index(fields=['action', '-seq'], name='audit_action_seq'),
         ),
+        migrations.RunPython(create_chain_head, migrations.RunPython.noop),
     ]

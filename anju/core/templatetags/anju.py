@@ -20,3 +20,15 @@ def query_replace(context, **changes) -> str:
 @register.filter
 def masked_phone(value: str) -> str:
     return mask_phone(value)
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """Indented JSON (Chinese kept readable) for before/after values in the audit browser."""
+    import json
+
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    if value in (None, ""):
+        return ""
+    return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2, sort_keys=True)

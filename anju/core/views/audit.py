@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 
 from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
@@ -26,8 +28,10 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
                              help_text=_lazy("A prefix such as org.user or auth.login"))
     target = forms.CharField(label=_lazy("Object"), required=False,
                              help_text=_lazy("Object type, id or name"))
-    date_from = forms.DateField(label=_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(label=_lazy("From"), required=False,
+                                widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_lazy("To"), required=False,
+                              widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()
@@ -50,7 +54,9 @@ def audit_events_for(user, data: dict):
         queryset = queryset.filter(action__startswith=data["action"].strip())
     if data.get("target"):
         term = data["target"].strip()
-        queryset = queryset.filter(Q(target_type__icontains=term) | Q(target_id=term) | Q(target_repr__icontains=term))
+        queryset = queryset.filter(
+            Q(target_type__icontains=term) | Q(target_id=term) | Q(target_repr__icontains=term)
+        )
     if data.get("date_from"):
         queryset = queryset.filter(occurred_at__gte=_day_start(data["date_from"]))
     if data.get("date_to"):
@@ -64,7 +70,9 @@ def audit_list(request):
     form = AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     page = Paginator(audit_events_for(request.user, data), 50).get_page(request.GET.get("page"))
-    template = "core/partials/_audit_rows.html" if request.htmx else "core/audit_list.html"
+    # Filters push their URL into history; restoring it after a cache miss needs the whole page.
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "core/partials/_audit_rows.html" if partial else "core/audit_list.html"
     return render(request, template, {"form": form, "page_obj": page})
 
 
@@ -73,14 +81,31 @@ class _Echo:
         return value
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    """One CSV cell: JSON for before/after, and text a spreadsheet will not run as a formula."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, cls=DjangoJSONEncoder)
+    text = str(value)
+    # Usernames of failed logins and object names are typed by people: defuse "=HYPERLINK(…)".
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
 @login_required
 @permission_required("core.browse_audit", raise_exception=True)
 def audit_export(request):
     form = AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
     queryset = audit_events_for(request.user, data)
-    audit.record(actor=request.user, action="core.audit.exported", after={"filters": {
-        key: str(value) for key, value in data.items() if value}, "rows": queryset.count()})
+    filters = {key: str(value) for key, value in data.items() if value}
+    exported = audit.record(actor=request.user, action="core.audit.exported",
+                            after={"filters": filters, "rows": queryset.count()})
+    # The file holds exactly the rows counted above, not the export's own event.
+    queryset = queryset.filter(seq__lt=exported.seq)
     writer = csv.writer(_Echo())
     header = [_("Sequence"), _("Time"), _("Actor"), _("Action"), _("Object type"), _("Object id"), _("Object"),
               _("Before"), _("After"), _("Reason"), _("Source"), _("IP address"), _("Request id"), _("Hash")]
@@ -89,11 +114,11 @@ def audit_export(request):
         yield "\ufeff"  # BOM so Excel opens the UTF-8 Chinese text correctly
         yield writer.writerow(header)
         for event in queryset.iterator(chunk_size=1000):
-            yield writer.writerow([
+            yield writer.writerow([_cell(value) for value in (
                 event.seq, timezone.localtime(event.occurred_at).isoformat(), event.actor_name, event.action,
-                event.target_type, event.target_id, event.target_repr, event.before or "", event.after or "",
-                event.reason, event.source, event.ip or "", event.request_id, event.hash,
-            ])
+                event.target_type, event.target_id, event.target_repr, event.before, event.after,
+                event.reason, event.source, event.ip, event.request_id, event.hash,
+            )])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

@@ -49,10 +49,13 @@ def _security_counts(since) -> dict:
         logins=Count("pk", filter=Q(action="auth.login")),
     )
     from axes.models import AccessAttempt
-
     from django.conf import settings
 
-    locked = AccessAttempt.objects.filter(failures_since_start__gte=settings.AXES_FAILURE_LIMIT).count()
+    # A lockout ends when its cool-off has passed (django-axes then clears the attempt lazily).
+    locked = AccessAttempt.objects.filter(
+        failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
+        attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME,
+    ).count()
     return {"events": events, "locked": locked}
 
 
@@ -60,14 +63,15 @@ def _security_counts(since) -> dict:
 def home(request):
     user = request.user
     role = primary_role(user)
-    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    now = timezone.now()
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     context = {
         "role": role,
         "scope": scope_of(user),
         "people": _people_counts(user),
         "my_logins_7d": AuditEvent.objects.filter(actor=user, action="auth.login",
-                                                  occurred_at__gte=today - timedelta(days=7)).count(),
-        "my_tokens": ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).count(),
+                                                  occurred_at__gte=now - timedelta(days=7)).count(),
+        "my_tokens": ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).count(),
         "team": user.team,
         "branch": user.branch,
     }
@@ -76,6 +80,7 @@ def home(request):
         context["recent_events"] = AuditEvent.objects.order_by("-seq")[:8]
     if role in {"branch_manager", "team_lead"}:
         context["members"] = (
-            User.objects.visible_to(user).filter(status=UserStatus.ACTIVE).select_related("team").order_by("team__name", "username")[:20]
+            User.objects.visible_to(user).filter(status=UserStatus.ACTIVE)
+            .select_related("team").order_by("team__name", "username")[:20]
         )
     return render(request, "home/home.html", context)

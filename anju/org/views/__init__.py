@@ -1,0 +1,1 @@
+"""HTML pages of the organisation: users, teams, branches, roles and login lockouts."""

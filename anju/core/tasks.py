@@ -1,0 +1,60 @@
+"""Housekeeping jobs of the shared kernel: expired sessions and the audit chain check.
+
+The tasks are thin: they set the task context and call the plain functions below, which
+tests and commands can call directly too.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from . import audit
+from .context import use_context
+from .jobs import periodic
+from .models import AuditEvent
+
+logger = logging.getLogger(__name__)
+
+CHAIN_BROKEN = "core.audit.chain_broken"
+
+
+def sessions_clear_expired() -> dict[str, int]:
+    """Delete expired login sessions and the per-user records of sessions that no longer exist."""
+    from anju.org.models import UserSession
+
+    sessions, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    orphans, _ = UserSession.objects.exclude(session_key__in=Session.objects.values("session_key")).delete()
+    return {"sessions": sessions, "user_sessions": orphans}
+
+
+def audit_chain_check() -> dict:
+    """Verify the audit hash chain; on a break, log an error and record it (once per break)."""
+    result = audit.verify()
+    outcome = {"ok": result.ok, "count": result.count, "broken_seq": result.broken_seq, "reason": result.reason}
+    if result.ok:
+        return outcome
+    logger.error("Audit chain broken at event #%s (row id %s): %s", result.broken_seq, result.broken_id, result.reason)
+    details = {"broken_seq": result.broken_seq, "broken_id": result.broken_id, "reason": result.reason}
+    # The check runs hourly: alarm once per distinct break, not once per hour.
+    last = AuditEvent.objects.filter(action=CHAIN_BROKEN).order_by("-seq").first()
+    if last is None or last.after != details:
+        audit.record(actor=None, actor_name="system", action=CHAIN_BROKEN, after=details, reason=result.reason)
+    return outcome
+
+
+@periodic("core.clear_expired_sessions", every=timedelta(days=1), offset=timedelta(hours=19))
+def clear_expired_sessions() -> dict[str, int]:
+    """Daily, 03:00 Asia/Shanghai: remove expired sessions."""
+    with use_context(source="task"):
+        return sessions_clear_expired()
+
+
+@periodic("core.verify_audit_chain", every=timedelta(hours=1))
+def verify_audit_chain() -> dict:
+    """Hourly: walk the audit hash chain and raise the alarm on the first broken link."""
+    with use_context(source="task"):
+        return audit_chain_check()

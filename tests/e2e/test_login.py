@@ -1,0 +1,60 @@
+"""Browser: an agent logs in, sees their home in Chinese, switches to English, logs out;
+five wrong passwords lock the login (issue #2)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from anju.core.testing import PASSWORD, make_personas
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def people(transactional_db):
+    return make_personas()
+
+
+def log_in(page, username, password):
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("[data-testid=login-submit]")
+
+
+def test_agent_logs_in_sees_chinese_home_switches_to_english_and_logs_out(page, people):
+    log_in(page, "agent", PASSWORD)
+    expect(page.locator("[data-testid=home-sales_agent]")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
+    expect(page.locator("[data-testid=sidebar]")).to_contain_text("首页")
+
+    page.click("[data-testid=language-switch] button")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("[data-testid=sidebar]")).to_contain_text("Home")
+    expect(page.locator("[data-testid=home-sales_agent]")).to_be_visible()
+
+    page.click("[data-testid=user-menu]")
+    page.click("[data-testid=logout]")
+    expect(page).to_have_url(re.compile(r"/login/"))
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login/\?next=/"))
+
+
+def test_five_wrong_passwords_show_the_lockout_message(page, people):
+    for _attempt in range(5):
+        log_in(page, "agent", "wrong-password-123")
+    expect(page.locator("[data-testid=lockout-message]")).to_be_visible()
+    expect(page.locator("[data-testid=lockout-message]")).to_contain_text("30")
+    # Even the right password is refused while the lockout lasts.
+    log_in(page, "agent", PASSWORD)
+    expect(page.locator("[data-testid=lockout-message]")).to_be_visible()
+
+
+def test_agent_home_works_on_a_phone(phone_page, people):
+    log_in(phone_page, "agent", PASSWORD)
+    expect(phone_page.locator("[data-testid=home-sales_agent]")).to_be_visible()
+    # The sidebar is an off-canvas menu on phones, opened from the top bar.
+    expect(phone_page.locator("[data-testid=sidebar]")).not_to_be_visible()
+    phone_page.click("button[aria-controls=sidebar]")
+    expect(phone_page.locator("[data-testid=sidebar]")).to_be_visible()
