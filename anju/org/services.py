@@ -18,10 +18,10 @@ from django.utils.translation import gettext as _
 
 from anju.core import audit
 from anju.core.crypto import blind_index
-from anju.core.errors import Conflict, ValidationFailed, from_validation_error
+from anju.core.errors import ApplicationError, Conflict, PermissionDeniedError, ValidationFailed, from_validation_error
 from anju.core.masking import normalise_phone
 from anju.core.permissions import require
-from anju.core.scoping import Scope
+from anju.core.scoping import SCOPE_RANK, Scope, scope_of
 
 from .choices import USER_STATUS_TRANSITIONS, UserStatus
 from .models import ApiToken, Branch, Company, Role, Team, User, UserSession
@@ -44,6 +44,33 @@ def _validated_save(instance, *, exclude: list[str] | None = None) -> None:
     except ValidationError as exc:
         raise from_validation_error(exc) from None
     instance.save()
+
+
+def require_visible(actor: User, obj) -> None:
+    """Services act only on records inside the actor's data scope (R1.1.3); outside is "not found"."""
+    if obj is None:
+        return
+    if not type(obj).objects.visible_to(actor).filter(pk=obj.pk).exists():
+        raise ApplicationError("not_found", _("Not found."), status=404)
+
+
+def _check_grantable(actor: User, roles) -> None:
+    """Without org.manage_roles an actor may only grant roles no stronger than their own.
+
+    Otherwise a branch-level user administrator could create a company-wide administrator.
+    """
+    if actor.has_perm(MANAGE_ROLES):
+        return
+    granted = actor.get_all_permissions()
+    actor_rank = SCOPE_RANK.get(scope_of(actor), 0)
+    for role in roles:
+        role_perms = {f"{app}.{code}" for app, code in role.permissions.values_list("content_type__app_label", "codename")}
+        if not role_perms <= granted or SCOPE_RANK[Scope(role.data_scope)] > actor_rank:
+            raise PermissionDeniedError(
+                "user.role_not_grantable",
+                _("You cannot grant the role “%(role)s”: it has more rights than your own.") % {"role": role},
+                {"roles": [_("This role has more rights than your own.")]},
+            )
 
 
 def phone_index(phone: str) -> str:
@@ -79,6 +106,9 @@ def branch_create(*, actor: User, company: Company, name: str, code: str, kind: 
                   parent: Branch | None = None, address: str = "") -> Branch:
     """Create a branch under ``parent`` (or at the top of the company's tree)."""
     require(actor, MANAGE_USERS)
+    require_visible(actor, parent)
+    if parent is None and scope_of(actor) != Scope.ALL:
+        raise PermissionDeniedError("branch.top_level", _("Only company-wide administrators can add a top-level branch."))
     parent = _locked_parent(parent)
     branch = Branch(company=company, parent=parent, name=name.strip(), code=code.strip(), kind=kind, address=address)
     _check_parent(branch, parent)
@@ -95,6 +125,9 @@ def branch_create(*, actor: User, company: Company, name: str, code: str, kind: 
 def branch_update(*, actor: User, branch: Branch, **changes) -> Branch:
     """Edit a branch; moving it re-roots the paths of its whole subtree."""
     require(actor, MANAGE_USERS)
+    require_visible(actor, branch)
+    if "parent" in changes:
+        require_visible(actor, changes["parent"])
     branch = Branch.objects.select_for_update().get(pk=branch.pk)
     before = audit.model_snapshot(branch, BRANCH_FIELDS)
     for name, value in changes.items():
@@ -136,6 +169,7 @@ def _check_team_lead(team: Team) -> None:
 def team_create(*, actor: User, branch: Branch, name: str, lead: User | None = None) -> Team:
     """Create a team in a branch."""
     require(actor, MANAGE_USERS)
+    require_visible(actor, branch)
     team = Team(branch=branch, name=name.strip(), lead=lead)
     _check_team_lead(team)
     _validated_save(team)
@@ -147,6 +181,7 @@ def team_create(*, actor: User, branch: Branch, name: str, lead: User | None = N
 def team_update(*, actor: User, team: Team, **changes) -> Team:
     """Edit a team's name, lead or active flag."""
     require(actor, MANAGE_USERS)
+    require_visible(actor, team)
     team = Team.objects.select_for_update().get(pk=team.pk)
     before = audit.model_snapshot(team, TEAM_FIELDS)
     for name, value in changes.items():
@@ -185,6 +220,9 @@ def user_create(*, actor: User, username: str, display_name: str, password: str,
                 phone: str = "", email: str = "", position: str = "", hire_date: dt.date | None = None) -> User:
     """Create an employee account with roles; the password must pass the validators."""
     require(actor, MANAGE_USERS)
+    require_visible(actor, branch)
+    require_visible(actor, team)
+    _check_grantable(actor, roles)
     user = User(username=username.strip(), display_name=display_name.strip(), branch=branch, team=team,
                 employee_no=(employee_no or "").strip() or None, phone=normalise_phone(phone),
                 email=email.strip(), position=position.strip(), hire_date=hire_date)
@@ -206,6 +244,9 @@ def user_create(*, actor: User, username: str, display_name: str, password: str,
 def user_update(*, actor: User, user: User, **changes) -> User:
     """Edit an employee's profile and placement (status and roles have their own services)."""
     require(actor, MANAGE_USERS)
+    require_visible(actor, user)
+    require_visible(actor, changes.get("branch"))
+    require_visible(actor, changes.get("team"))
     user = User.objects.select_for_update().get(pk=user.pk)
     before = audit.model_snapshot(user, USER_FIELDS)
     editable = {"display_name", "employee_no", "email", "phone", "position", "branch", "team", "hire_date"}
@@ -238,6 +279,7 @@ def user_set_status(*, actor: User, user: User, status: str, reason: str) -> Use
         raise ValidationFailed("user.bad_status", _("Unknown status."), {"status": [_("Unknown status.")]})
     if user.pk == actor.pk:
         raise Conflict("user.self_status", _("You cannot change your own account status."))
+    require_visible(actor, user)
     user = User.objects.select_for_update().get(pk=user.pk)
     current = UserStatus(user.status)
     target = UserStatus(status)
@@ -258,11 +300,14 @@ def user_set_status(*, actor: User, user: User, status: str, reason: str) -> Use
 def user_assign_roles(*, actor: User, user: User, roles: list[Role]) -> User:
     """Replace the user's roles; the change takes effect on their next request."""
     require(actor, MANAGE_USERS)
+    require_visible(actor, user)
     user = User.objects.select_for_update().get(pk=user.pk)
     before = sorted(user.roles.values_list("code", flat=True))
     after = sorted(role.code for role in roles)
     if user.pk == actor.pk and "administrator" in before and "administrator" not in after:
         raise Conflict("user.self_admin", _("You cannot remove your own administrator role."))
+    added = [role for role in roles if role.code not in before]
+    _check_grantable(actor, added)
     user.roles.set(roles)
     if before != after:
         audit.record(actor=actor, action="org.user.roles_changed", target=user,
@@ -274,6 +319,7 @@ def user_assign_roles(*, actor: User, user: User, roles: list[Role]) -> User:
 def user_reset_password(*, actor: User, user: User, new_password: str) -> User:
     """Set a new password chosen by an administrator; the user's sessions and tokens end."""
     require(actor, MANAGE_USERS)
+    require_visible(actor, user)
     user = User.objects.select_for_update().get(pk=user.pk)
     try:
         validate_password(new_password, user)

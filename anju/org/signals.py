@@ -10,10 +10,15 @@ from anju.core import audit
 from .models import UserSession
 
 
-@receiver(user_logged_in)
-def on_login(sender, request, user, **kwargs):
+def remember_session(request, user) -> None:
+    """Track the request's session key for ``user`` so suspension can end it (also after a key change)."""
     if request is not None and getattr(request, "session", None) is not None and request.session.session_key:
         UserSession.objects.get_or_create(session_key=request.session.session_key, defaults={"user": user})
+
+
+@receiver(user_logged_in)
+def on_login(sender, request, user, **kwargs):
+    remember_session(request, user)
     audit.record(actor=user, action="auth.login", target=user)
 
 

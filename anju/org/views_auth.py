@@ -18,6 +18,7 @@ from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
 
 from . import auth_services, services
+from .signals import remember_session
 from .models import ApiToken
 
 
@@ -83,7 +84,8 @@ def password_change(request):
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
-            update_session_auth_hash(request, user)
+            update_session_auth_hash(request, user)  # cycles the session key
+            remember_session(request, user)
             messages.success(request, _("Your password was changed."))
             return redirect("home")
     return render(request, "org/password_change.html", {"form": form})

@@ -7,11 +7,14 @@ Catalogues whose .mo is newer than the .po are skipped; fuzzy entries are left o
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
 from pathlib import Path
 
 from babel.core import UnknownLocaleError
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from django.conf import settings
@@ -23,18 +26,33 @@ def catalogue_files() -> list[Path]:
     return sorted(po for base in settings.LOCALE_PATHS for po in Path(base).glob("*/LC_MESSAGES/*.po"))
 
 
-def compile_catalogue(po_path: Path) -> int:
-    """Write the .mo beside ``po_path`` (atomically, so a running server never reads half a file)."""
+# Fresh catalogues from makemessages carry msgstr[0] and msgstr[1] even for Chinese, whose
+# header says nplurals=1; the extra form is never used, so Babel dropping it is harmless.
+HARMLESS = {"msg has more translations than num_plurals of catalog"}
+
+
+def read_catalogue(po_path: Path) -> Catalog:
+    """Parse ``po_path``; syntax errors fail with file and line, harmless oddities pass."""
     language = po_path.parent.parent.name
-    with po_path.open("rb") as handle:
+    with po_path.open("rb") as handle, contextlib.redirect_stdout(io.StringIO()) as warnings:
         try:
-            catalog = read_po(handle, locale=language, domain=po_path.stem, abort_invalid=True)
+            catalog = read_po(handle, locale=language, domain=po_path.stem)
         except UnknownLocaleError:
             handle.seek(0)
-            catalog = read_po(handle, domain=po_path.stem, abort_invalid=True)
-    problems = [f"{po_path}:{message.lineno}: {error}" for message, errors in catalog.check() for error in errors]
+            catalog = read_po(handle, domain=po_path.stem)
+    # Babel reports each problem as two lines: "WARNING: <what>", "WARNING: Problem on line N: ...".
+    lines = [line.removeprefix("WARNING: ") for line in warnings.getvalue().splitlines()]
+    pairs = zip(lines[::2], lines[1::2], strict=False)
+    problems = [f"{po_path}: {where}: {what}" for what, where in pairs if what not in HARMLESS]
+    problems += [f"{po_path}:{message.lineno}: {error}" for message, errors in catalog.check() for error in errors]
     if problems:
         raise CommandError("Translation errors:\n" + "\n".join(problems))
+    return catalog
+
+
+def compile_catalogue(po_path: Path) -> int:
+    """Write the .mo beside ``po_path`` (atomically, so a running server never reads half a file)."""
+    catalog = read_catalogue(po_path)
     mo_path = po_path.with_suffix(".mo")
     fd, tmp_name = tempfile.mkstemp(dir=po_path.parent, prefix=".", suffix=".mo.tmp")
     try:
@@ -45,7 +63,12 @@ def compile_catalogue(po_path: Path) -> int:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return sum(1 for message in catalog if message.id and message.string and not message.fuzzy)
+    return sum(1 for message in catalog if message.id and _translated(message) and not message.fuzzy)
+
+
+def _translated(message: Message) -> bool:
+    strings = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+    return any(strings)
 
 
 def _shown(path: Path) -> str:
