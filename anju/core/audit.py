@@ -163,14 +163,11 @@ def verify(*, batch_size: int = 2000) -> VerifyResult:
     queryset = AuditEvent.objects.order_by("seq")
     for event in queryset.iterator(chunk_size=batch_size):
         if event.seq != expected_seq:
-            return VerifyResult(False, count, expected_seq, event.pk,
-                                f"event #{expected_seq} is missing (deleted)")
+            return VerifyResult(False, count, expected_seq, event.pk, f"event #{expected_seq} is missing (deleted)")
         if event.prev_hash != expected_prev:
-            return VerifyResult(False, count, event.seq, event.pk,
-                                "link to the previous event does not match")
+            return VerifyResult(False, count, event.seq, event.pk, "link to the previous event does not match")
         if compute_hash(event) != event.hash:
-            return VerifyResult(False, count, event.seq, event.pk,
-                                "content was changed after it was written")
+            return VerifyResult(False, count, event.seq, event.pk, "content was changed after it was written")
         expected_prev = event.hash
         expected_seq += 1
         count += 1

@@ -29,7 +29,9 @@ class RequestContextMiddleware:
         request_id = incoming if _REQUEST_ID.match(incoming) else context.new_request_id()
         source = "api" if request.path.startswith("/api/") else "web"
         with context.use_context(
-            request_id=request_id, ip=client_ip(request), source=source,
+            request_id=request_id,
+            ip=client_ip(request),
+            source=source,
             user_agent=request.headers.get("User-Agent", "")[:200],
         ):
             request.request_id = request_id

@@ -29,8 +29,13 @@ class AuditEvent(models.Model):
     seq = models.PositiveBigIntegerField(_("sequence"), unique=True)
     occurred_at = models.DateTimeField(_("time"), db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True,
-        on_delete=models.DO_NOTHING, related_name="+", db_constraint=False,
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
     )
     # Copied as text so the row keeps meaning after the user is renamed or removed.
     actor_name = models.CharField(_("actor name"), max_length=150, blank=True)

@@ -40,6 +40,13 @@ def items_for(user) -> list[dict]:
     for item in NAV_ITEMS:
         if item.permission and not (user.is_superuser or item.permission in granted):
             continue
-        visible.append({"label": item.label, "url": reverse(item.url_name), "icon": item.icon,
-                        "section": item.section, "url_name": item.url_name})
+        visible.append(
+            {
+                "label": item.label,
+                "url": reverse(item.url_name),
+                "icon": item.icon,
+                "section": item.section,
+                "url_name": item.url_name,
+            }
+        )
     return visible

@@ -15,13 +15,23 @@ from django.core.files.storage import FileSystemStorage
 
 # prefix under /static/ → (directory inside node_modules, files in it)
 VENDOR_FILES: dict[str, tuple[str, list[str]]] = {
-    "vendor/bootstrap": ("bootstrap/dist", [
-        "css/bootstrap.min.css", "css/bootstrap.min.css.map", "js/bootstrap.bundle.min.js",
-        "js/bootstrap.bundle.min.js.map",
-    ]),
-    "vendor/bootstrap-icons": ("bootstrap-icons/font", [
-        "bootstrap-icons.min.css", "fonts/bootstrap-icons.woff2", "fonts/bootstrap-icons.woff",
-    ]),
+    "vendor/bootstrap": (
+        "bootstrap/dist",
+        [
+            "css/bootstrap.min.css",
+            "css/bootstrap.min.css.map",
+            "js/bootstrap.bundle.min.js",
+            "js/bootstrap.bundle.min.js.map",
+        ],
+    ),
+    "vendor/bootstrap-icons": (
+        "bootstrap-icons/font",
+        [
+            "bootstrap-icons.min.css",
+            "fonts/bootstrap-icons.woff2",
+            "fonts/bootstrap-icons.woff",
+        ],
+    ),
     "vendor/htmx": ("htmx.org/dist", ["htmx.min.js"]),
     "vendor/echarts": ("echarts/dist", ["echarts.min.js"]),
 }
@@ -51,8 +61,8 @@ class VendorFinder(BaseFinder):
         find_all = find_all or kwargs.get("all", False)
         matches = []
         for prefix, (_directory, files) in VENDOR_FILES.items():
-            if path.startswith(prefix + "/") and path[len(prefix) + 1:] in files:
-                full = self.storages[prefix].path(path[len(prefix) + 1:])
+            if path.startswith(prefix + "/") and path[len(prefix) + 1 :] in files:
+                full = self.storages[prefix].path(path[len(prefix) + 1 :])
                 if os.path.exists(full):
                     if not find_all:
                         return full

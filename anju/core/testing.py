@@ -107,8 +107,19 @@ class Personas:
     anonymous: AnonymousUser
 
     def all_users(self) -> list[User]:
-        return [self.agent, self.agent2, self.agent3, self.lead, self.manager, self.cs, self.legal,
-                self.finance, self.qa, self.admin, self.auditor]
+        return [
+            self.agent,
+            self.agent2,
+            self.agent3,
+            self.lead,
+            self.manager,
+            self.cs,
+            self.legal,
+            self.finance,
+            self.qa,
+            self.admin,
+            self.auditor,
+        ]
 
 
 def ensure_roles() -> None:
@@ -132,15 +143,21 @@ def make_personas() -> Personas:
     team_b1 = TeamFactory(branch=branch_b, name="西湖一组")
 
     def person(username, name, roles, branch, team=None, position=""):
-        return UserFactory(username=username, display_name=name, roles=roles, branch=branch, team=team,
-                           position=position)
+        return UserFactory(
+            username=username, display_name=name, roles=roles, branch=branch, team=team, position=position
+        )
 
     lead = person("lead", "王主管", ["team_lead"], branch_a, team_a1, "销售主管")
     team_a1.lead = lead
     team_a1.save()
     return Personas(
-        company=company, region=region, branch_a=branch_a, branch_b=branch_b,
-        team_a1=team_a1, team_a2=team_a2, team_b1=team_b1,
+        company=company,
+        region=region,
+        branch_a=branch_a,
+        branch_b=branch_b,
+        team_a1=team_a1,
+        team_a2=team_a2,
+        team_b1=team_b1,
         agent=person("agent", "李置业", ["sales_agent"], branch_a, team_a1, "置业顾问"),
         agent2=person("agent2", "赵置业", ["sales_agent"], branch_a, team_a2, "置业顾问"),
         agent3=person("agent3", "钱置业", ["sales_agent"], branch_b, team_b1, "置业顾问"),

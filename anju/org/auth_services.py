@@ -33,16 +33,26 @@ def token_create(*, actor: User, name: str, days: int | None = None) -> tuple[Ap
     if not name:
         raise ValidationFailed("token.name_required", _("Give the token a name."), {"name": [_("Required.")]})
     if len(name) > 60:
-        raise ValidationFailed("token.name_too_long", _("The name is too long (60 characters at most)."),
-                               {"name": [_("60 characters at most.")]})
+        raise ValidationFailed(
+            "token.name_too_long",
+            _("The name is too long (60 characters at most)."),
+            {"name": [_("60 characters at most.")]},
+        )
     body = secrets.token_urlsafe(32)
     raw = f"{TOKEN_PREFIX}{body}"
     token = ApiToken.objects.create(
-        user=actor, name=name, prefix=raw[:12], key_hash=_hash(raw),
+        user=actor,
+        name=name,
+        prefix=raw[:12],
+        key_hash=_hash(raw),
         expires_at=timezone.now() + timedelta(days=days or settings.ANJU_API_TOKEN_DAYS),
     )
-    audit.record(actor=actor, action="org.api_token.created", target=token,
-                 after={"name": name, "prefix": token.prefix, "expires_at": token.expires_at})
+    audit.record(
+        actor=actor,
+        action="org.api_token.created",
+        target=token,
+        after={"name": name, "prefix": token.prefix, "expires_at": token.expires_at},
+    )
     return token, raw
 
 
@@ -84,6 +94,11 @@ def login_unlock(*, actor: User, username: str, ip_address: str | None = None) -
     if ip_address:
         kwargs["ip"] = ip_address
     count = reset(**kwargs)
-    audit.record(actor=actor, action="org.login.unlocked", target=None, actor_name=None,
-                 after={"username": username, "ip_address": ip_address or "", "attempts_cleared": count})
+    audit.record(
+        actor=actor,
+        action="org.login.unlocked",
+        target=None,
+        actor_name=None,
+        after={"username": username, "ip_address": ip_address or "", "attempts_cleared": count},
+    )
     return count

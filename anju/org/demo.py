@@ -99,8 +99,17 @@ class SeedContext:
 
     def progress(self, iterable: Iterable, *, desc: str, total: int | None = None, unit: str = "it") -> Iterator:
         """``iterable`` with a tqdm bar on the progress file (silent when there is none)."""
-        return iter(tqdm(iterable, desc=desc, total=total, unit=unit, file=self.progress_file,
-                         disable=self.progress_file is None, leave=True))
+        return iter(
+            tqdm(
+                iterable,
+                desc=desc,
+                total=total,
+                unit=unit,
+                file=self.progress_file,
+                disable=self.progress_file is None,
+                leave=True,
+            )
+        )
 
     def next_employee_no(self) -> str:
         self._employee_seq += 1
@@ -118,15 +127,33 @@ class SeedContext:
         self._phones.add(phone)
         return phone
 
-    def add_user(self, *, username: str, display_name: str, roles: list[str], branch: Branch | None,
-                 team: Team | None = None, position: str = "", phone: str = "",
-                 hire_date: dt.date | None = None, employee_no: str | None = None) -> User:
+    def add_user(
+        self,
+        *,
+        username: str,
+        display_name: str,
+        roles: list[str],
+        branch: Branch | None,
+        team: Team | None = None,
+        position: str = "",
+        phone: str = "",
+        hire_date: dt.date | None = None,
+        employee_no: str | None = None,
+    ) -> User:
         """Create a user through ``user_create`` with the demo password and remember it by username."""
         user = services.user_create(
-            actor=self.actor, username=username, display_name=display_name, password=self.password,
-            branch=branch, team=team, roles=list(Role.objects.filter(code__in=roles)),
-            employee_no=employee_no or self.next_employee_no(), phone=phone or self.unique_phone(),
-            email=f"{username}@{EMAIL_DOMAIN}", position=position, hire_date=hire_date,
+            actor=self.actor,
+            username=username,
+            display_name=display_name,
+            password=self.password,
+            branch=branch,
+            team=team,
+            roles=list(Role.objects.filter(code__in=roles)),
+            employee_no=employee_no or self.next_employee_no(),
+            phone=phone or self.unique_phone(),
+            email=f"{username}@{EMAIL_DOMAIN}",
+            position=position,
+            hire_date=hire_date,
         )
         self.users[username] = user
         return user
@@ -152,7 +179,9 @@ class DemoLogin:
 
 # admin first: it is bootstrapped before anything else exists and then acts for every service call.
 DEMO_LOGINS = [
-    DemoLogin("admin", "陈静", RoleCode.ADMINISTRATOR, "region", None, "系统管理员", "13957100001", dt.date(2018, 3, 1)),
+    DemoLogin(
+        "admin", "陈静", RoleCode.ADMINISTRATOR, "region", None, "系统管理员", "13957100001", dt.date(2018, 3, 1)
+    ),
     DemoLogin("auditor", "褚红", RoleCode.AUDITOR, "region", None, "内审专员", "13957100002", dt.date(2019, 7, 15)),
     DemoLogin("qa", "冯军", RoleCode.QA, "region", None, "质检主管", "13957100003", dt.date(2019, 4, 8)),
     DemoLogin("manager", "孙丽", RoleCode.BRANCH_MANAGER, "a", None, "案场经理", "13957100004", dt.date(2018, 9, 3)),
@@ -185,14 +214,24 @@ def _bootstrap_admin(ctx: SeedContext) -> User:
     except ValidationError as exc:
         raise ValidationFailed("user.weak_password", exc.messages[0], {"password": exc.messages}) from None
     admin = User.objects.create_user(
-        username=login.username, email=f"admin@{EMAIL_DOMAIN}", password=ctx.password,
-        display_name=login.display_name, employee_no=ctx.next_employee_no(),
-        phone=ctx.reserve_phone(login.phone), phone_index=services.phone_index(login.phone),
-        position=login.position, hire_date=login.hire_date,
+        username=login.username,
+        email=f"admin@{EMAIL_DOMAIN}",
+        password=ctx.password,
+        display_name=login.display_name,
+        employee_no=ctx.next_employee_no(),
+        phone=ctx.reserve_phone(login.phone),
+        phone_index=services.phone_index(login.phone),
+        position=login.position,
+        hire_date=login.hire_date,
     )
     admin.roles.set([Role.objects.get(code=RoleCode.ADMINISTRATOR)])
-    audit.record(actor=None, actor_name=SEED_ACTOR_NAME, action="org.user.created", target=admin,
-                 after=audit.model_snapshot(admin, [*services.USER_FIELDS, "roles"]))
+    audit.record(
+        actor=None,
+        actor_name=SEED_ACTOR_NAME,
+        action="org.user.created",
+        target=admin,
+        after=audit.model_snapshot(admin, [*services.USER_FIELDS, "roles"]),
+    )
     ctx.actor = ctx.users[admin.username] = admin
     return admin
 
@@ -206,13 +245,22 @@ def seed_org(ctx: SeedContext) -> None:
     company = Company(name=COMPANY_NAME, short_name="安居地产", credit_code="91330108MA2H0AJ8XQ")
     company.full_clean()
     company.save()
-    audit.record(actor=ctx.actor, action="org.company.created", target=company,
-                 after=audit.model_snapshot(company, ["name", "short_name", "credit_code"]))
+    audit.record(
+        actor=ctx.actor,
+        action="org.company.created",
+        target=company,
+        after=audit.model_snapshot(company, ["name", "short_name", "credit_code"]),
+    )
     ctx.company = company
     for key, parent, name, code, kind, address in BRANCHES:
         ctx.branches[key] = services.branch_create(
-            actor=ctx.actor, company=company, parent=ctx.branches.get(parent) if parent else None,
-            name=name, code=code, kind=kind, address=address,
+            actor=ctx.actor,
+            company=company,
+            parent=ctx.branches.get(parent) if parent else None,
+            name=name,
+            code=code,
+            kind=kind,
+            address=address,
         )
     for key, branch, name in TEAMS:
         ctx.teams[key] = services.team_create(actor=ctx.actor, branch=ctx.branches[branch], name=name)
@@ -227,17 +275,23 @@ def seed_demo_logins(ctx: SeedContext) -> None:
     """The fixed demo users, one per role, with fixed names; ``lead`` leads ``agent``'s team."""
     for login in DEMO_LOGINS[1:]:
         ctx.add_user(
-            username=login.username, display_name=login.display_name, roles=[login.role],
-            branch=ctx.branches[login.branch], team=ctx.teams[login.team] if login.team else None,
-            position=login.position, phone=ctx.reserve_phone(login.phone), hire_date=login.hire_date,
+            username=login.username,
+            display_name=login.display_name,
+            roles=[login.role],
+            branch=ctx.branches[login.branch],
+            team=ctx.teams[login.team] if login.team else None,
+            position=login.position,
+            phone=ctx.reserve_phone(login.phone),
+            hire_date=login.hire_date,
         )
     ctx.teams["a1"] = services.team_update(actor=ctx.actor, team=ctx.teams["a1"], lead=ctx.users["lead"])
 
 
 def _hire_date(ctx: SeedContext) -> dt.date:
     today = timezone.localdate()
-    return ctx.faker.date_between_dates(date_start=today - dt.timedelta(days=6 * 365),
-                                        date_end=today - dt.timedelta(days=30))
+    return ctx.faker.date_between_dates(
+        date_start=today - dt.timedelta(days=6 * 365), date_end=today - dt.timedelta(days=30)
+    )
 
 
 def seed_staff(ctx: SeedContext) -> None:
@@ -257,8 +311,14 @@ def seed_staff(ctx: SeedContext) -> None:
         branch = team.branch if team else ctx.branches[spec["branch"]]
         employee_no = ctx.next_employee_no()
         user = ctx.add_user(
-            username=employee_no.lower(), employee_no=employee_no, display_name=ctx.faker.name(), roles=spec["roles"], branch=branch, team=team,
-            position=spec["position"] or ctx.faker.random_element(AGENT_POSITIONS), hire_date=_hire_date(ctx),
+            username=employee_no.lower(),
+            employee_no=employee_no,
+            display_name=ctx.faker.name(),
+            roles=spec["roles"],
+            branch=branch,
+            team=team,
+            position=spec["position"] or ctx.faker.random_element(AGENT_POSITIONS),
+            hire_date=_hire_date(ctx),
         )
         if spec.get("lead_of"):
             ctx.teams[spec["lead_of"]] = services.team_update(actor=ctx.actor, team=team, lead=user)
@@ -267,7 +327,10 @@ def seed_staff(ctx: SeedContext) -> None:
 
     # One suspended account, so the user list shows what suspension looks like.
     ctx.users[suspended_team_agents[-1].username] = services.user_set_status(
-        actor=ctx.actor, user=suspended_team_agents[-1], status=UserStatus.SUSPENDED, reason="长期休假，暂停账号",
+        actor=ctx.actor,
+        user=suspended_team_agents[-1],
+        status=UserStatus.SUSPENDED,
+        reason="长期休假，暂停账号",
     )
     ctx.summary[_("Users (active)")] = User.objects.filter(status=UserStatus.ACTIVE).count()
     ctx.summary[_("Users (suspended)")] = User.objects.filter(status=UserStatus.SUSPENDED).count()
@@ -289,22 +352,30 @@ def database_has_data() -> bool:
     return Company.objects.exists() or User.objects.exists()
 
 
-def seed(*, scale: int = 1, password: str | None = None, progress_file: IO[str] | None = None,
-         steps: list[SeedStep | str] | None = None) -> SeedContext:
+def seed(
+    *,
+    scale: int = 1,
+    password: str | None = None,
+    progress_file: IO[str] | None = None,
+    steps: list[SeedStep | str] | None = None,
+) -> SeedContext:
     """Seed the demo company in one transaction; raise :class:`DemoDataExists` if data is there."""
     if scale < 1:
         raise ValueError("scale must be at least 1")
     faker = Faker("zh_CN")
     faker.seed_instance(DEMO_SEED)
-    ctx = SeedContext(faker=faker, scale=scale, password=password or settings.ANJU_DEMO_PASSWORD,
-                      progress_file=progress_file)
+    ctx = SeedContext(
+        faker=faker, scale=scale, password=password or settings.ANJU_DEMO_PASSWORD, progress_file=progress_file
+    )
     with use_context(source="cli"), transaction.atomic():
         if database_has_data():
             raise DemoDataExists(_("The database already holds data; the demo is only seeded into an empty one."))
         missing = set(RoleCode.values) - set(Role.objects.values_list("code", flat=True))
         if missing:
-            raise SeedError(_("The built-in roles are missing (%(codes)s); run “manage.py migrate” first.")
-                            % {"codes": ", ".join(sorted(missing))})
+            raise SeedError(
+                _("The built-in roles are missing (%(codes)s); run “manage.py migrate” first.")
+                % {"codes": ", ".join(sorted(missing))}
+            )
         _bootstrap_admin(ctx)
         for step in SEED_STEPS if steps is None else steps:
             (import_string(step) if isinstance(step, str) else step)(ctx)
@@ -317,11 +388,13 @@ def demo_logins(ctx: SeedContext) -> list[dict[str, str]]:
     rows = []
     for login in DEMO_LOGINS:
         user = ctx.users[login.username]
-        rows.append({
-            "username": user.username,
-            "name": user.display_name,
-            "role": str(login.role.label),
-            "branch": str(ctx.branches[login.branch]),
-            "team": str(ctx.teams[login.team]) if login.team else "",
-        })
+        rows.append(
+            {
+                "username": user.username,
+                "name": user.display_name,
+                "role": str(login.role.label),
+                "branch": str(ctx.branches[login.branch]),
+                "team": str(ctx.teams[login.team]) if login.team else "",
+            }
+        )
     return rows

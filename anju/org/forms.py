@@ -87,17 +87,23 @@ class BranchChoiceField(forms.ModelChoiceField):
 
 
 class UserFilterForm(BootstrapFormMixin, forms.Form):
-    q = forms.CharField(label=_("Search"), required=False,
-                        widget=forms.TextInput(attrs={"placeholder": _("Username, name or employee number"),
-                                                      "type": "search"}))
-    branch = BranchChoiceField(label=_label(User, "branch"), queryset=Branch.objects.none(), required=False,
-                               empty_label=_("All branches"))
-    team = TeamChoiceField(label=_label(User, "team"), queryset=Team.objects.none(), required=False,
-                           empty_label=_("All teams"))
-    status = forms.ChoiceField(label=_label(User, "status"), required=False,
-                               choices=[("", _("All statuses")), *UserStatus.choices])
-    role = forms.ModelChoiceField(label=_("Role"), queryset=Role.objects.all(), to_field_name="code",
-                                  required=False, empty_label=_("All roles"))
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": _("Username, name or employee number"), "type": "search"}),
+    )
+    branch = BranchChoiceField(
+        label=_label(User, "branch"), queryset=Branch.objects.none(), required=False, empty_label=_("All branches")
+    )
+    team = TeamChoiceField(
+        label=_label(User, "team"), queryset=Team.objects.none(), required=False, empty_label=_("All teams")
+    )
+    status = forms.ChoiceField(
+        label=_label(User, "status"), required=False, choices=[("", _("All statuses")), *UserStatus.choices]
+    )
+    role = forms.ModelChoiceField(
+        label=_("Role"), queryset=Role.objects.all(), to_field_name="code", required=False, empty_label=_("All roles")
+    )
 
     def __init__(self, *args, viewer: User, **kwargs):
         super().__init__(*args, **kwargs)
@@ -133,8 +139,12 @@ class UserProfileForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
 
     display_name = forms.CharField(label=_label(User, "display_name"), max_length=50)
     employee_no = forms.CharField(label=_label(User, "employee_no"), max_length=20, required=False)
-    phone = forms.CharField(label=_label(User, "phone"), max_length=20, required=False,
-                            widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}))
+    phone = forms.CharField(
+        label=_label(User, "phone"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
+    )
     email = forms.EmailField(label=_label(User, "email"), required=False)
     position = forms.CharField(label=_label(User, "position"), max_length=50, required=False)
     branch = BranchChoiceField(label=_label(User, "branch"), queryset=Branch.objects.none(), required=False)
@@ -151,35 +161,65 @@ class UserProfileForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
 
 
 class UserCreateForm(_PasswordPairMixin, UserProfileForm):
-    username = forms.CharField(label=_label(User, "username"), max_length=150,
-                               help_text=_("Letters, digits and @/./+/-/_ only; used to log in."),
-                               widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}))
+    username = forms.CharField(
+        label=_label(User, "username"),
+        max_length=150,
+        help_text=_("Letters, digits and @/./+/-/_ only; used to log in."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}),
+    )
     roles = RoleChoiceField(label=_("Roles"), queryset=Role.objects.order_by("pk"), required=False)
-    password = forms.CharField(label=_("Initial password"), help_text=PASSWORD_HELP, strip=False,
-                               widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    confirm = forms.CharField(label=_("Repeat the password"), strip=False,
-                              widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    password = forms.CharField(
+        label=_("Initial password"),
+        help_text=PASSWORD_HELP,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    confirm = forms.CharField(
+        label=_("Repeat the password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
 
-    field_order = ["username", "display_name", "employee_no", "phone", "email", "position", "branch", "team",
-                   "hire_date", "roles", "password", "confirm"]
+    field_order = [
+        "username",
+        "display_name",
+        "employee_no",
+        "phone",
+        "email",
+        "position",
+        "branch",
+        "team",
+        "hire_date",
+        "roles",
+        "password",
+        "confirm",
+    ]
 
 
 class UserEditForm(UserProfileForm):
     """Editing never shows the full phone number: an empty field keeps the stored one."""
 
     def __init__(self, *args, user: User, **kwargs):
-        kwargs.setdefault("initial", {
-            "display_name": user.display_name, "employee_no": user.employee_no or "", "email": user.email,
-            "position": user.position, "branch": user.branch_id, "team": user.team_id, "hire_date": user.hire_date,
-        })
+        kwargs.setdefault(
+            "initial",
+            {
+                "display_name": user.display_name,
+                "employee_no": user.employee_no or "",
+                "email": user.email,
+                "position": user.position,
+                "branch": user.branch_id,
+                "team": user.team_id,
+                "hire_date": user.hire_date,
+            },
+        )
         super().__init__(*args, **kwargs)
         # Keep the current placement selectable even if it is inactive now.
         if user.branch_id:
-            self.fields["branch"].queryset = (self.fields["branch"].queryset
-                                              | Branch.objects.filter(pk=user.branch_id)).order_by("path")
+            self.fields["branch"].queryset = (
+                self.fields["branch"].queryset | Branch.objects.filter(pk=user.branch_id)
+            ).order_by("path")
         if user.team_id:
-            self.fields["team"].queryset = (self.fields["team"].queryset
-                                            | Team.objects.filter(pk=user.team_id)).order_by("branch__path", "name")
+            self.fields["team"].queryset = (
+                self.fields["team"].queryset | Team.objects.filter(pk=user.team_id)
+            ).order_by("branch__path", "name")
         phone = self.fields["phone"]
         if user.phone:
             phone.widget.attrs["placeholder"] = user.phone_masked
@@ -194,15 +234,17 @@ class UserEditForm(UserProfileForm):
 
 class UserStatusForm(BootstrapFormMixin, forms.Form):
     status = forms.ChoiceField(label=_("New status"), choices=UserStatus.choices)
-    reason = forms.CharField(label=_("Reason"), max_length=500,
-                             widget=forms.Textarea(attrs={"rows": 3}),
-                             help_text=_("Recorded in the audit trail."))
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Recorded in the audit trail."),
+    )
 
     def __init__(self, *args, user: User, **kwargs):
         super().__init__(*args, **kwargs)
         allowed = USER_STATUS_TRANSITIONS[UserStatus(user.status)]
-        self.fields["status"].choices = [(value, label) for value, label in UserStatus.choices
-                                         if value in allowed]
+        self.fields["status"].choices = [(value, label) for value, label in UserStatus.choices if value in allowed]
 
 
 class UserRolesForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
@@ -212,20 +254,31 @@ class UserRolesForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
 class UserPasswordForm(_PasswordPairMixin, BootstrapFormMixin, forms.Form):
     pair_field = "new_password"
 
-    new_password = forms.CharField(label=_("New password"), help_text=PASSWORD_HELP, strip=False,
-                                   widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
-    confirm = forms.CharField(label=_("Repeat the new password"), strip=False,
-                              widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password = forms.CharField(
+        label=_("New password"),
+        help_text=PASSWORD_HELP,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    confirm = forms.CharField(
+        label=_("Repeat the new password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
 
 
 # --- teams ------------------------------------------------------------------------------------
 
 
 class TeamFilterForm(BootstrapFormMixin, forms.Form):
-    q = forms.CharField(label=_("Search"), required=False,
-                        widget=forms.TextInput(attrs={"placeholder": _("Team name"), "type": "search"}))
-    branch = BranchChoiceField(label=_label(Team, "branch"), queryset=Branch.objects.none(), required=False,
-                               empty_label=_("All branches"))
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": _("Team name"), "type": "search"}),
+    )
+    branch = BranchChoiceField(
+        label=_label(Team, "branch"), queryset=Branch.objects.none(), required=False, empty_label=_("All branches")
+    )
 
     def __init__(self, *args, viewer: User, **kwargs):
         super().__init__(*args, **kwargs)
@@ -234,8 +287,7 @@ class TeamFilterForm(BootstrapFormMixin, forms.Form):
     def selector_filters(self) -> dict:
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
-        return {"search": (data.get("q") or "").strip(),
-                "branch_id": data["branch"].pk if data.get("branch") else None}
+        return {"search": (data.get("q") or "").strip(), "branch_id": data["branch"].pk if data.get("branch") else None}
 
 
 class LeadChoiceField(forms.ModelChoiceField):
@@ -246,14 +298,20 @@ class LeadChoiceField(forms.ModelChoiceField):
 class TeamForm(BootstrapFormMixin, forms.Form):
     branch = BranchChoiceField(label=_label(Team, "branch"), queryset=Branch.objects.none())
     name = forms.CharField(label=_label(Team, "name"), max_length=100)
-    lead = LeadChoiceField(label=_label(Team, "lead"), queryset=User.objects.none(), required=False,
-                           help_text=_("Must work in the team's branch."))
+    lead = LeadChoiceField(
+        label=_label(Team, "lead"),
+        queryset=User.objects.none(),
+        required=False,
+        help_text=_("Must work in the team's branch."),
+    )
     is_active = forms.BooleanField(label=_label(Team, "is_active"), required=False, initial=True)
 
     def __init__(self, *args, viewer: User, team: Team | None = None, **kwargs):
         if team is not None:
-            kwargs.setdefault("initial", {"branch": team.branch_id, "name": team.name, "lead": team.lead_id,
-                                          "is_active": team.is_active})
+            kwargs.setdefault(
+                "initial",
+                {"branch": team.branch_id, "name": team.name, "lead": team.lead_id, "is_active": team.is_active},
+            )
         super().__init__(*args, **kwargs)
         leads = User.objects.visible_to(viewer).filter(status=UserStatus.ACTIVE).select_related("branch")
         if team is None:
@@ -272,20 +330,30 @@ class TeamForm(BootstrapFormMixin, forms.Form):
 
 
 class BranchForm(BootstrapFormMixin, forms.Form):
-    parent = BranchChoiceField(label=_label(Branch, "parent"), queryset=Branch.objects.none(), required=False,
-                               empty_label=_("(top level)"))
+    parent = BranchChoiceField(
+        label=_label(Branch, "parent"), queryset=Branch.objects.none(), required=False, empty_label=_("(top level)")
+    )
     name = forms.CharField(label=_label(Branch, "name"), max_length=100)
-    code = forms.CharField(label=_label(Branch, "code"), max_length=20,
-                           help_text=_("Letters, digits, '-' or '_'; unique in the company."))
+    code = forms.CharField(
+        label=_label(Branch, "code"), max_length=20, help_text=_("Letters, digits, '-' or '_'; unique in the company.")
+    )
     kind = forms.ChoiceField(label=_label(Branch, "kind"), choices=BranchKind.choices)
     address = forms.CharField(label=_label(Branch, "address"), max_length=255, required=False)
     is_active = forms.BooleanField(label=_label(Branch, "is_active"), required=False, initial=True)
 
     def __init__(self, *args, viewer: User, branch: Branch | None = None, **kwargs):
         if branch is not None:
-            kwargs.setdefault("initial", {"parent": branch.parent_id, "name": branch.name, "code": branch.code,
-                                          "kind": branch.kind, "address": branch.address,
-                                          "is_active": branch.is_active})
+            kwargs.setdefault(
+                "initial",
+                {
+                    "parent": branch.parent_id,
+                    "name": branch.name,
+                    "code": branch.code,
+                    "kind": branch.kind,
+                    "address": branch.address,
+                    "is_active": branch.is_active,
+                },
+            )
         super().__init__(*args, **kwargs)
         parents = visible_branches(viewer)
         if branch is None:
@@ -306,27 +374,42 @@ class BranchForm(BootstrapFormMixin, forms.Form):
 def anju_permissions():
     """Permissions of Anju's own apps (not Django's plumbing), grouped in app order."""
     labels = [config.label for config in apps.get_app_configs() if config.name.startswith("anju.")]
-    return (Permission.objects.filter(content_type__app_label__in=labels)
-            .select_related("content_type").order_by("content_type__app_label", "content_type__model", "codename"))
+    return (
+        Permission.objects.filter(content_type__app_label__in=labels)
+        .select_related("content_type")
+        .order_by("content_type__app_label", "content_type__model", "codename")
+    )
 
 
 class RoleForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
-    code = forms.CharField(label=_label(Role, "code"), max_length=40,
-                           help_text=_("Lower-case letters, digits and '_'; cannot be changed later."))
+    code = forms.CharField(
+        label=_label(Role, "code"),
+        max_length=40,
+        help_text=_("Lower-case letters, digits and '_'; cannot be changed later."),
+    )
     name = forms.CharField(label=_label(Role, "name"), max_length=60)
-    description = forms.CharField(label=_label(Role, "description"), required=False,
-                                  widget=forms.Textarea(attrs={"rows": 2}))
-    data_scope = forms.ChoiceField(label=_label(Role, "data_scope"), choices=Scope.choices,
-                                   help_text=_("Which records holders of this role see."))
-    permissions = PermissionChoiceField(label=_label(Role, "permissions"), queryset=Permission.objects.none(),
-                                        required=False)
+    description = forms.CharField(
+        label=_label(Role, "description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    data_scope = forms.ChoiceField(
+        label=_label(Role, "data_scope"), choices=Scope.choices, help_text=_("Which records holders of this role see.")
+    )
+    permissions = PermissionChoiceField(
+        label=_label(Role, "permissions"), queryset=Permission.objects.none(), required=False
+    )
 
     def __init__(self, *args, role: Role | None = None, **kwargs):
         if role is not None:
-            kwargs.setdefault("initial", {
-                "code": role.code, "name": role.name, "description": role.description,
-                "data_scope": role.data_scope, "permissions": [perm.pk for perm in role.permissions.all()],
-            })
+            kwargs.setdefault(
+                "initial",
+                {
+                    "code": role.code,
+                    "name": role.name,
+                    "description": role.description,
+                    "data_scope": role.data_scope,
+                    "permissions": [perm.pk for perm in role.permissions.all()],
+                },
+            )
         super().__init__(*args, **kwargs)
         self.fields["permissions"].queryset = anju_permissions()
         if role is not None:
@@ -346,12 +429,16 @@ class RoleForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
 
 
 class LockoutFilterForm(BootstrapFormMixin, forms.Form):
-    q = forms.CharField(label=_("Search"), required=False,
-                        widget=forms.TextInput(attrs={"placeholder": _("Username or IP address"), "type": "search"}))
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": _("Username or IP address"), "type": "search"}),
+    )
     locked = forms.BooleanField(label=_("Locked only"), required=False)
 
 
 class LockoutUnlockForm(forms.Form):
     username = forms.CharField(label=_("Username"), max_length=255)
-    ip_address = forms.GenericIPAddressField(label=_("IP address"), required=False,
-                                             help_text=_("Leave empty to unlock the username from every address."))
+    ip_address = forms.GenericIPAddressField(
+        label=_("IP address"), required=False, help_text=_("Leave empty to unlock the username from every address.")
+    )

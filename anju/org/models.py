@@ -38,11 +38,18 @@ class Branch(models.Model):
 
     company = models.ForeignKey(Company, verbose_name=_("company"), on_delete=models.PROTECT, related_name="branches")
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent branch"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("parent branch"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     name = models.CharField(_("name"), max_length=100)
     code = models.CharField(
-        _("code"), max_length=20, unique=True,
+        _("code"),
+        max_length=20,
+        unique=True,
         validators=[RegexValidator(r"^[A-Za-z0-9_-]+$", _("Use letters, digits, '-' or '_' only."))],
     )
     kind = models.CharField(_("kind"), max_length=20, choices=BranchKind.choices)
@@ -98,7 +105,9 @@ class Role(models.Model):
     """A set of permissions plus a data scope; a user may hold several roles."""
 
     code = models.CharField(
-        _("code"), max_length=40, unique=True,
+        _("code"),
+        max_length=40,
+        unique=True,
         validators=[RegexValidator(r"^[a-z][a-z0-9_]*$", _("Use lower-case letters, digits and '_' only."))],
     )
     name = models.CharField(_("name"), max_length=60)
@@ -131,7 +140,11 @@ class User(AbstractUser):
     """An employee. ``phone`` is encrypted at rest; ``phone_index`` is its blind index."""
 
     employee_no = models.CharField(
-        _("employee number"), max_length=20, unique=True, null=True, blank=True,
+        _("employee number"),
+        max_length=20,
+        unique=True,
+        null=True,
+        blank=True,
         validators=[RegexValidator(r"^[A-Za-z0-9_-]+$", _("Use letters, digits, '-' or '_' only."))],
     )
     display_name = models.CharField(_("display name"), max_length=50)

@@ -7,8 +7,15 @@ from django.db.models import Q, QuerySet
 from .models import Branch, Team, User
 
 
-def user_list_for(viewer: User, *, search: str = "", branch_id: int | None = None, team_id: int | None = None,
-                  status: str = "", role: str = "") -> QuerySet[User]:
+def user_list_for(
+    viewer: User,
+    *,
+    search: str = "",
+    branch_id: int | None = None,
+    team_id: int | None = None,
+    status: str = "",
+    role: str = "",
+) -> QuerySet[User]:
     """Users in the viewer's scope, filtered; ready for a page of rows (no N+1)."""
     queryset = User.objects.visible_to(viewer).select_related("branch", "team").prefetch_related("roles")
     if search:

@@ -32,8 +32,16 @@ MANAGE_ROLES = "org.manage_roles"
 BRANCH_FIELDS = ["company", "parent", "name", "code", "kind", "address", "is_active"]
 TEAM_FIELDS = ["branch", "name", "lead", "is_active"]
 USER_FIELDS = [
-    "username", "employee_no", "display_name", "email", "phone", "position",
-    "branch", "team", "hire_date", "status",
+    "username",
+    "employee_no",
+    "display_name",
+    "email",
+    "phone",
+    "position",
+    "branch",
+    "team",
+    "hire_date",
+    "status",
 ]
 ROLE_FIELDS = ["code", "name", "description", "data_scope", "permissions"]
 
@@ -64,7 +72,9 @@ def _check_grantable(actor: User, roles) -> None:
     granted = actor.get_all_permissions()
     actor_rank = SCOPE_RANK.get(scope_of(actor), 0)
     for role in roles:
-        role_perms = {f"{app}.{code}" for app, code in role.permissions.values_list("content_type__app_label", "codename")}
+        role_perms = {
+            f"{app}.{code}" for app, code in role.permissions.values_list("content_type__app_label", "codename")
+        }
         if not role_perms <= granted or SCOPE_RANK[Scope(role.data_scope)] > actor_rank:
             raise PermissionDeniedError(
                 "user.role_not_grantable",
@@ -94,21 +104,30 @@ def _check_parent(branch: Branch, parent: Branch | None) -> None:
     if parent is None:
         return
     if parent.company_id != branch.company_id:
-        raise ValidationFailed("branch.parent_company", _("The parent branch belongs to another company."),
-                               {"parent": [_("Choose a branch of the same company.")]})
+        raise ValidationFailed(
+            "branch.parent_company",
+            _("The parent branch belongs to another company."),
+            {"parent": [_("Choose a branch of the same company.")]},
+        )
     if branch.pk and (parent.pk == branch.pk or parent.path.startswith(branch.path)):
-        raise ValidationFailed("branch.parent_cycle", _("A branch cannot be placed under itself."),
-                               {"parent": [_("Choose a branch that is not this one or below it.")]})
+        raise ValidationFailed(
+            "branch.parent_cycle",
+            _("A branch cannot be placed under itself."),
+            {"parent": [_("Choose a branch that is not this one or below it.")]},
+        )
 
 
 @transaction.atomic
-def branch_create(*, actor: User, company: Company, name: str, code: str, kind: str,
-                  parent: Branch | None = None, address: str = "") -> Branch:
+def branch_create(
+    *, actor: User, company: Company, name: str, code: str, kind: str, parent: Branch | None = None, address: str = ""
+) -> Branch:
     """Create a branch under ``parent`` (or at the top of the company's tree)."""
     require(actor, MANAGE_USERS)
     require_visible(actor, parent)
     if parent is None and scope_of(actor) != Scope.ALL:
-        raise PermissionDeniedError("branch.top_level", _("Only company-wide administrators can add a top-level branch."))
+        raise PermissionDeniedError(
+            "branch.top_level", _("Only company-wide administrators can add a top-level branch.")
+        )
     parent = _locked_parent(parent)
     branch = Branch(company=company, parent=parent, name=name.strip(), code=code.strip(), kind=kind, address=address)
     _check_parent(branch, parent)
@@ -116,8 +135,9 @@ def branch_create(*, actor: User, company: Company, name: str, code: str, kind: 
     _validated_save(branch)
     branch.path = _branch_path(branch)
     branch.save(update_fields=["path"])
-    audit.record(actor=actor, action="org.branch.created", target=branch,
-                 after=audit.model_snapshot(branch, BRANCH_FIELDS))
+    audit.record(
+        actor=actor, action="org.branch.created", target=branch, after=audit.model_snapshot(branch, BRANCH_FIELDS)
+    )
     return branch
 
 
@@ -146,7 +166,7 @@ def branch_update(*, actor: User, branch: Branch, **changes) -> Branch:
     new_path = _branch_path(branch)
     if new_path != old_path:
         for node in Branch.objects.select_for_update().filter(path__startswith=old_path).order_by("path"):
-            node.path = new_path + node.path[len(old_path):]
+            node.path = new_path + node.path[len(old_path) :]
             node.save(update_fields=["path"])
         branch.path = new_path
     before, after = audit.diff(before, audit.model_snapshot(branch, BRANCH_FIELDS))
@@ -161,8 +181,11 @@ def branch_update(*, actor: User, branch: Branch, **changes) -> Branch:
 def _check_team_lead(team: Team) -> None:
     # Asked of the database: the caller's copy of the lead may predate a transfer.
     if team.lead_id and not User.objects.filter(pk=team.lead_id, branch_id=team.branch_id).exists():
-        raise ValidationFailed("team.lead_branch", _("The team lead must work in the team's branch."),
-                               {"lead": [_("Choose a member of this branch.")]})
+        raise ValidationFailed(
+            "team.lead_branch",
+            _("The team lead must work in the team's branch."),
+            {"lead": [_("Choose a member of this branch.")]},
+        )
 
 
 @transaction.atomic
@@ -203,8 +226,11 @@ def team_update(*, actor: User, team: Team, **changes) -> Team:
 
 def _check_placement(user: User) -> None:
     if user.team_id and user.team.branch_id != user.branch_id:
-        raise ValidationFailed("user.team_branch", _("The team belongs to another branch."),
-                               {"team": [_("Choose a team of the user's branch.")]})
+        raise ValidationFailed(
+            "user.team_branch",
+            _("The team belongs to another branch."),
+            {"team": [_("Choose a team of the user's branch.")]},
+        )
 
 
 def _end_sessions_and_tokens(user: User) -> None:
@@ -215,17 +241,37 @@ def _end_sessions_and_tokens(user: User) -> None:
 
 
 @transaction.atomic
-def user_create(*, actor: User, username: str, display_name: str, password: str, branch: Branch | None,
-                team: Team | None = None, roles: list[Role] | tuple = (), employee_no: str | None = None,
-                phone: str = "", email: str = "", position: str = "", hire_date: dt.date | None = None) -> User:
+def user_create(
+    *,
+    actor: User,
+    username: str,
+    display_name: str,
+    password: str,
+    branch: Branch | None,
+    team: Team | None = None,
+    roles: list[Role] | tuple = (),
+    employee_no: str | None = None,
+    phone: str = "",
+    email: str = "",
+    position: str = "",
+    hire_date: dt.date | None = None,
+) -> User:
     """Create an employee account with roles; the password must pass the validators."""
     require(actor, MANAGE_USERS)
     require_visible(actor, branch)
     require_visible(actor, team)
     _check_grantable(actor, roles)
-    user = User(username=username.strip(), display_name=display_name.strip(), branch=branch, team=team,
-                employee_no=(employee_no or "").strip() or None, phone=normalise_phone(phone),
-                email=email.strip(), position=position.strip(), hire_date=hire_date)
+    user = User(
+        username=username.strip(),
+        display_name=display_name.strip(),
+        branch=branch,
+        team=team,
+        employee_no=(employee_no or "").strip() or None,
+        phone=normalise_phone(phone),
+        email=email.strip(),
+        position=position.strip(),
+        hire_date=hire_date,
+    )
     user.phone_index = phone_index(user.phone)
     _check_placement(user)
     try:
@@ -235,8 +281,9 @@ def user_create(*, actor: User, username: str, display_name: str, password: str,
     user.set_password(password)
     _validated_save(user)
     user.roles.set(roles)
-    audit.record(actor=actor, action="org.user.created", target=user,
-                 after=audit.model_snapshot(user, [*USER_FIELDS, "roles"]))
+    audit.record(
+        actor=actor, action="org.user.created", target=user, after=audit.model_snapshot(user, [*USER_FIELDS, "roles"])
+    )
     return user
 
 
@@ -284,15 +331,23 @@ def user_set_status(*, actor: User, user: User, status: str, reason: str) -> Use
     current = UserStatus(user.status)
     target = UserStatus(status)
     if target not in USER_STATUS_TRANSITIONS[current]:
-        raise Conflict("user.bad_status_change",
-                       _("A user cannot go from “%(from)s” to “%(to)s”.") % {"from": current.label, "to": target.label})
+        raise Conflict(
+            "user.bad_status_change",
+            _("A user cannot go from “%(from)s” to “%(to)s”.") % {"from": current.label, "to": target.label},
+        )
     user.status = target
     user.is_active = target == UserStatus.ACTIVE
     user.save(update_fields=["status", "is_active"])
     if not user.is_active:
         _end_sessions_and_tokens(user)
-    audit.record(actor=actor, action=f"org.user.{target.value}", target=user,
-                 before={"status": current.value}, after={"status": target.value}, reason=reason.strip())
+    audit.record(
+        actor=actor,
+        action=f"org.user.{target.value}",
+        target=user,
+        before={"status": current.value},
+        after={"status": target.value},
+        reason=reason.strip(),
+    )
     return user
 
 
@@ -310,8 +365,9 @@ def user_assign_roles(*, actor: User, user: User, roles: list[Role]) -> User:
     _check_grantable(actor, added)
     user.roles.set(roles)
     if before != after:
-        audit.record(actor=actor, action="org.user.roles_changed", target=user,
-                     before={"roles": before}, after={"roles": after})
+        audit.record(
+            actor=actor, action="org.user.roles_changed", target=user, before={"roles": before}, after={"roles": after}
+        )
     return user
 
 
@@ -336,8 +392,11 @@ def user_reset_password(*, actor: User, user: User, new_password: str) -> User:
 def password_change(*, user: User, old_password: str, new_password: str) -> User:
     """A user changes their own password."""
     if not user.check_password(old_password):
-        raise ValidationFailed("user.wrong_password", _("The current password is not correct."),
-                               {"old_password": [_("The current password is not correct.")]})
+        raise ValidationFailed(
+            "user.wrong_password",
+            _("The current password is not correct."),
+            {"old_password": [_("The current password is not correct.")]},
+        )
     try:
         validate_password(new_password, user)
     except ValidationError as exc:
@@ -360,8 +419,9 @@ def _role_snapshot(role: Role) -> dict:
 
 
 @transaction.atomic
-def role_create(*, actor: User, code: str, name: str, data_scope: str, permissions: list[Permission],
-                description: str = "") -> Role:
+def role_create(
+    *, actor: User, code: str, name: str, data_scope: str, permissions: list[Permission], description: str = ""
+) -> Role:
     """Create a custom role."""
     require(actor, MANAGE_ROLES)
     role = Role(code=code.strip(), name=name.strip(), description=description, data_scope=data_scope)
@@ -372,8 +432,9 @@ def role_create(*, actor: User, code: str, name: str, data_scope: str, permissio
 
 
 @transaction.atomic
-def role_update(*, actor: User, role: Role, name: str, description: str, data_scope: str,
-                permissions: list[Permission]) -> Role:
+def role_update(
+    *, actor: User, role: Role, name: str, description: str, data_scope: str, permissions: list[Permission]
+) -> Role:
     """Change a role's name, data scope and permissions (built-in roles included)."""
     require(actor, MANAGE_ROLES)
     role = Role.objects.select_for_update().get(pk=role.pk)

@@ -18,8 +18,8 @@ from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
 
 from . import auth_services, services
-from .signals import remember_session
 from .models import ApiToken
+from .signals import remember_session
 
 
 class LoginForm(AuthenticationForm):
@@ -47,8 +47,13 @@ def lockout_response(request, original_response=None, credentials=None, *args, *
     if request.path.startswith("/api/"):
         from django.http import JsonResponse
 
-        body = {"error": {"code": "auth.locked_out", "fields": {},
-                          "message": _("Too many failed logins. Try again later or ask an administrator.")}}
+        body = {
+            "error": {
+                "code": "auth.locked_out",
+                "fields": {},
+                "message": _("Too many failed logins. Try again later or ask an administrator."),
+            }
+        }
         return JsonResponse(body, status=429)
     username = (credentials or {}).get("username") or request.POST.get("username", "")
     form = LoginForm(request, data=None, initial={"username": username})
@@ -62,10 +67,17 @@ def lockout_response(request, original_response=None, credentials=None, *args, *
 
 
 class PasswordChangeForm(forms.Form):
-    old_password = forms.CharField(label=_lazy("Current password"), widget=forms.PasswordInput(attrs={"class": "form-control"}))
-    new_password = forms.CharField(label=_lazy("New password"), widget=forms.PasswordInput(attrs={"class": "form-control"}),
-                                   help_text=_lazy("At least 10 characters; not a common or all-digit password."))
-    confirm = forms.CharField(label=_lazy("Repeat the new password"), widget=forms.PasswordInput(attrs={"class": "form-control"}))
+    old_password = forms.CharField(
+        label=_lazy("Current password"), widget=forms.PasswordInput(attrs={"class": "form-control"})
+    )
+    new_password = forms.CharField(
+        label=_lazy("New password"),
+        widget=forms.PasswordInput(attrs={"class": "form-control"}),
+        help_text=_lazy("At least 10 characters; not a common or all-digit password."),
+    )
+    confirm = forms.CharField(
+        label=_lazy("Repeat the new password"), widget=forms.PasswordInput(attrs={"class": "form-control"})
+    )
 
     def clean(self):
         data = super().clean()
@@ -79,8 +91,11 @@ def password_change(request):
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.password_change(user=request.user, old_password=form.cleaned_data["old_password"],
-                                            new_password=form.cleaned_data["new_password"])
+            user = services.password_change(
+                user=request.user,
+                old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password"],
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
@@ -92,8 +107,11 @@ def password_change(request):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(label=_lazy("Token name"), max_length=60,
-                           widget=forms.TextInput(attrs={"class": "form-control", "placeholder": _lazy("e.g. CRM sync")}))
+    name = forms.CharField(
+        label=_lazy("Token name"),
+        max_length=60,
+        widget=forms.TextInput(attrs={"class": "form-control", "placeholder": _lazy("e.g. CRM sync")}),
+    )
 
 
 @login_required

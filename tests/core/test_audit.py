@@ -34,10 +34,21 @@ def raw_sql(sql: str, params: list) -> None:
 @pytest.fixture
 def three_events(p):
     return [
-        audit.record(actor=p.admin, action="org.user.updated", target=p.agent,
-                     before={"status": "active"}, after={"status": "suspended"}, reason="离职交接"),
-        audit.record(actor=p.admin, action="org.user.updated", target=p.agent,
-                     before={"status": "suspended"}, after={"status": "active"}),
+        audit.record(
+            actor=p.admin,
+            action="org.user.updated",
+            target=p.agent,
+            before={"status": "active"},
+            after={"status": "suspended"},
+            reason="离职交接",
+        ),
+        audit.record(
+            actor=p.admin,
+            action="org.user.updated",
+            target=p.agent,
+            before={"status": "suspended"},
+            after={"status": "active"},
+        ),
         audit.record(actor=p.lead, action="org.team.updated", target=p.team_a1, after={"name": "滨江一组"}),
     ]
 
@@ -102,8 +113,12 @@ def test_anonymous_actor_keeps_the_given_name(p):
 
 
 def test_phone_is_masked_and_password_redacted(p):
-    event = audit.record(actor=p.admin, action="org.user.created", target=p.agent,
-                         after={"phone": "13812341234", "password": "s3cret-pass", "display_name": "李置业"})
+    event = audit.record(
+        actor=p.admin,
+        action="org.user.created",
+        target=p.agent,
+        after={"phone": "13812341234", "password": "s3cret-pass", "display_name": "李置业"},
+    )
     stored = AuditEvent.objects.get(pk=event.pk).after
     assert stored == {"phone": "138****1234", "password": "[redacted]", "display_name": "李置业"}
     raw = AuditEvent.objects.filter(pk=event.pk).values_list("after", flat=True).get()
@@ -118,10 +133,14 @@ def test_phone_is_masked_and_password_redacted(p):
         ({"owner_phone": "13812341234"}, {"owner_phone": "138****1234"}),
         ({"customer_phone": 13812341234}, {"customer_phone": "138****1234"}),
         ({"id_number": "110101199003071234"}, {"id_number": "110***********1234"}),
-        ({"new_password": "x", "api_key": "y", "token": "z"},
-         {"new_password": "[redacted]", "api_key": "[redacted]", "token": "[redacted]"}),
-        ({"customer": {"phone": "13812341234", "name": "张三"}},
-         {"customer": {"phone": "138****1234", "name": "张三"}}),
+        (
+            {"new_password": "x", "api_key": "y", "token": "z"},
+            {"new_password": "[redacted]", "api_key": "[redacted]", "token": "[redacted]"},
+        ),
+        (
+            {"customer": {"phone": "13812341234", "name": "张三"}},
+            {"customer": {"phone": "138****1234", "name": "张三"}},
+        ),
         ({"contacts": [{"phone": "13812341234"}]}, {"contacts": [{"phone": "138****1234"}]}),
         ({"phone": ""}, {"phone": ""}),
         ({"phone": None}, {"phone": None}),
@@ -207,8 +226,10 @@ def test_audit_verify_reports_a_row_whose_hash_was_recomputed(three_events):
     """Re-hashing an edited row does not help: the next row's link no longer matches."""
     event = AuditEvent.objects.get(seq=2)
     event.after = {"status": "suspended"}
-    raw_sql("UPDATE core_auditevent SET after = %s, hash = %s WHERE seq = %s",
-            ['{"status": "suspended"}', audit.compute_hash(event), 2])
+    raw_sql(
+        "UPDATE core_auditevent SET after = %s, hash = %s WHERE seq = %s",
+        ['{"status": "suspended"}', audit.compute_hash(event), 2],
+    )
     status, _out, err = run_verify()
     assert status == 1
     assert err.startswith("broken at event #3 ")

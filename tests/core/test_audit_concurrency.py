@@ -21,9 +21,10 @@ def test_concurrent_writers_keep_the_chain_intact():
             barrier.wait()
             for index in range(15):
                 with transaction.atomic():
-                    audit.record(actor=None, actor_name=f"writer{number}", action="test.concurrent",
-                                 after={"index": index})
-        except BaseException as exc:  # noqa: BLE001 - reported to the main thread
+                    audit.record(
+                        actor=None, actor_name=f"writer{number}", action="test.concurrent", after={"index": index}
+                    )
+        except BaseException as exc:
             errors.append(exc)
         finally:
             close_old_connections()

@@ -77,8 +77,9 @@ def test_empty_value_is_stored_empty_not_encrypted(p):
     assert User.objects.filter(phone__isnull=False, pk=p.agent.pk).exists()
 
 
-@pytest.mark.parametrize("lookup", ["phone", "phone__exact", "phone__iexact", "phone__contains",
-                                    "phone__startswith", "phone__in"])
+@pytest.mark.parametrize(
+    "lookup", ["phone", "phone__exact", "phone__iexact", "phone__contains", "phone__startswith", "phone__in"]
+)
 def test_lookups_other_than_isnull_are_refused(p, lookup):
     value = [p.agent.phone] if lookup.endswith("__in") else p.agent.phone
     with pytest.raises(TypeError, match="blind index"):
@@ -101,7 +102,8 @@ def test_value_written_under_unknown_keys_fails_loudly(p):
 
 def test_blind_index_is_deterministic():
     assert crypto.blind_index("13812341234", purpose="user.phone") == crypto.blind_index(
-        "13812341234", purpose="user.phone")
+        "13812341234", purpose="user.phone"
+    )
 
 
 def test_blind_index_separates_values_and_purposes():

@@ -20,9 +20,17 @@ pytestmark = pytest.mark.django_db
 
 EN = {"Accept-Language": "en"}
 HOME_ROLE = {
-    "agent": "sales_agent", "agent2": "sales_agent", "agent3": "sales_agent", "lead": "team_lead",
-    "manager": "branch_manager", "cs": "customer_service", "legal": "legal", "finance": "finance",
-    "qa": "qa", "admin": "administrator", "auditor": "auditor",
+    "agent": "sales_agent",
+    "agent2": "sales_agent",
+    "agent3": "sales_agent",
+    "lead": "team_lead",
+    "manager": "branch_manager",
+    "cs": "customer_service",
+    "legal": "legal",
+    "finance": "finance",
+    "qa": "qa",
+    "admin": "administrator",
+    "auditor": "auditor",
 }
 
 
@@ -114,12 +122,27 @@ def test_admin_sees_todays_security_events(login, p, client):
 def test_admin_sees_locked_logins_and_a_link_to_release_them(login, p):
     now = timezone.now()
     for username, failures in [("agent", 5), ("agent2", 2)]:
-        AccessAttempt.objects.create(username=username, ip_address="10.0.0.1", user_agent="t", http_accept="*/*",
-                                     path_info="/login/", get_data="", post_data="",
-                                     failures_since_start=failures)
+        AccessAttempt.objects.create(
+            username=username,
+            ip_address="10.0.0.1",
+            user_agent="t",
+            http_accept="*/*",
+            path_info="/login/",
+            get_data="",
+            post_data="",
+            failures_since_start=failures,
+        )
     # A lockout whose cool-off has passed is no longer a lockout.
-    stale = AccessAttempt.objects.create(username="agent3", ip_address="10.0.0.1", user_agent="t", http_accept="*/*",
-                                         path_info="/login/", get_data="", post_data="", failures_since_start=9)
+    stale = AccessAttempt.objects.create(
+        username="agent3",
+        ip_address="10.0.0.1",
+        user_agent="t",
+        http_accept="*/*",
+        path_info="/login/",
+        get_data="",
+        post_data="",
+        failures_since_start=9,
+    )
     AccessAttempt.objects.filter(pk=stale.pk).update(attempt_time=now - timedelta(hours=2))
 
     response = login(p.admin).get(reverse("home"))
@@ -156,8 +179,9 @@ def test_team_lead_sees_their_team_members_only(login, p):
 def test_branch_manager_sees_active_branch_staff(login, p):
     User.objects.filter(pk=p.agent2.pk).update(status=UserStatus.SUSPENDED)
     response = login(p.manager).get(reverse("home"))
-    expected = sorted(User.objects.visible_to(p.manager).filter(status=UserStatus.ACTIVE)
-                      .values_list("username", flat=True))
+    expected = sorted(
+        User.objects.visible_to(p.manager).filter(status=UserStatus.ACTIVE).values_list("username", flat=True)
+    )
     assert sorted(member_usernames(response)) == expected
     assert "agent2" not in expected
     assert "agent3" not in expected  # another branch

@@ -25,7 +25,9 @@ def browser():
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         if os.environ.get("CI") == "true":
             pytest.fail(f"Chromium not found at {CHROMIUM}; .ci/run must install it (apt-get install chromium)")
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` to run browser tests")
+        pytest.skip(
+            f"Chromium not found at {CHROMIUM}: install it with `apt-get install chromium` to run browser tests"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -33,8 +35,13 @@ def browser():
             executable_path=CHROMIUM,
             headless=True,
             args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
             ],
         )
         yield browser
@@ -53,8 +60,9 @@ def page(browser, live_server):
 @pytest.fixture
 def phone_page(browser, live_server):
     """A phone-sized page (agents at the sales office work on their phones)."""
-    context = browser.new_context(base_url=live_server.url, locale="zh-CN", viewport={"width": 390, "height": 844},
-                                  is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page

@@ -112,8 +112,15 @@ def test_team_scope_is_the_same_on_page_and_api(p, client, username):
 
 @pytest.mark.parametrize(
     ("viewer", "target", "status"),
-    [("agent", "agent2", 404), ("agent", "agent", 200), ("lead", "agent2", 404), ("lead", "agent", 200),
-     ("manager", "agent3", 404), ("manager", "agent2", 200), ("auditor", "agent3", 200)],
+    [
+        ("agent", "agent2", 404),
+        ("agent", "agent", 200),
+        ("lead", "agent2", 404),
+        ("lead", "agent", 200),
+        ("manager", "agent3", 404),
+        ("manager", "agent2", 200),
+        ("auditor", "agent3", 200),
+    ],
 )
 def test_out_of_scope_user_is_404_on_page_and_api(p, client, viewer, target, status):
     client.force_login(getattr(p, viewer))

@@ -6,6 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.urls import reverse
+from django.utils import translation
 
 from anju.core import audit
 from anju.core.models import AuditEvent
@@ -17,9 +18,17 @@ pytestmark = pytest.mark.django_db
 
 DEMO_PASSWORD = "anju-demo-2026"
 FIXED_ROLES = {
-    "agent": "sales_agent", "agent2": "sales_agent", "agent3": "sales_agent", "cs": "customer_service",
-    "lead": "team_lead", "manager": "branch_manager", "legal": "legal", "finance": "finance", "qa": "qa",
-    "admin": "administrator", "auditor": "auditor",
+    "agent": "sales_agent",
+    "agent2": "sales_agent",
+    "agent3": "sales_agent",
+    "cs": "customer_service",
+    "lead": "team_lead",
+    "manager": "branch_manager",
+    "legal": "legal",
+    "finance": "finance",
+    "qa": "qa",
+    "admin": "administrator",
+    "auditor": "auditor",
 }
 
 
@@ -101,7 +110,7 @@ def test_if_empty_seeds_an_empty_database(settings):
 
 
 def test_second_run_without_if_empty_is_refused(seeded):
-    with pytest.raises(CommandError, match="already holds data"):
+    with translation.override("en"), pytest.raises(CommandError, match="already holds data"):
         seed()
     assert Company.objects.count() == 1
 
@@ -125,12 +134,16 @@ def test_scale_below_one_is_refused():
 
 def test_every_user_has_a_creation_event_and_the_chain_verifies(seeded):
     created = AuditEvent.objects.filter(action="org.user.created")
-    assert set(created.values_list("target_id", flat=True)) == {str(pk) for pk in User.objects.values_list("pk", flat=True)}
+    assert set(created.values_list("target_id", flat=True)) == {
+        str(pk) for pk in User.objects.values_list("pk", flat=True)
+    }
     bootstrap = created.get(target_id=str(user("admin").pk))
     assert (bootstrap.actor_id, bootstrap.actor_name) == (None, "seed_demo")
     assert set(created.exclude(pk=bootstrap.pk).values_list("actor__username", flat=True)) == {"admin"}
     assert set(AuditEvent.objects.values_list("source", flat=True)) == {"cli"}
-    assert AuditEvent.objects.filter(action__in=["org.branch.created", "org.team.created", "org.user.suspended"]).exists()
+    assert AuditEvent.objects.filter(
+        action__in=["org.branch.created", "org.team.created", "org.user.suspended"]
+    ).exists()
     assert "13957100006" not in str(created.get(target_id=str(user("agent").pk)).after)
     assert audit.verify().ok
 
@@ -162,7 +175,7 @@ def test_a_failing_step_leaves_nothing(settings):
 
 def test_a_demo_password_the_validators_reject_is_refused_cleanly(settings):
     settings.ANJU_DEMO_PASSWORD = "short"
-    with pytest.raises(CommandError, match="nothing was saved"):
+    with translation.override("en"), pytest.raises(CommandError, match="nothing was saved"):
         seed()
     assert not User.objects.exists()
 

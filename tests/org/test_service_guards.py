@@ -23,22 +23,32 @@ def branch_user_admin(p):
 def test_branch_user_admin_cannot_create_a_company_wide_administrator(p, branch_user_admin):
     admin_role = Role.objects.get(code="administrator")
     with pytest.raises(PermissionDeniedError) as refused:
-        services.user_create(actor=branch_user_admin, username="newadmin", display_name="新管理员",
-                             password="a-Strong-passw0rd", branch=p.branch_a, roles=[admin_role])
+        services.user_create(
+            actor=branch_user_admin,
+            username="newadmin",
+            display_name="新管理员",
+            password="a-Strong-passw0rd",
+            branch=p.branch_a,
+            roles=[admin_role],
+        )
     assert refused.value.code == "user.role_not_grantable"
     assert not User.objects.filter(username="newadmin").exists()
 
 
 def test_branch_user_admin_cannot_promote_an_agent(p, branch_user_admin):
     with pytest.raises(PermissionDeniedError):
-        services.user_assign_roles(actor=branch_user_admin, user=p.agent,
-                                   roles=[Role.objects.get(code="branch_manager")])
+        services.user_assign_roles(
+            actor=branch_user_admin, user=p.agent, roles=[Role.objects.get(code="branch_manager")]
+        )
     assert list(p.agent.roles.values_list("code", flat=True)) == ["sales_agent"]
 
 
 def test_branch_user_admin_may_grant_a_weaker_role(p, branch_user_admin):
-    services.user_assign_roles(actor=branch_user_admin, user=p.agent2,
-                               roles=[Role.objects.get(code="sales_agent"), Role.objects.get(code="team_lead")])
+    services.user_assign_roles(
+        actor=branch_user_admin,
+        user=p.agent2,
+        roles=[Role.objects.get(code="sales_agent"), Role.objects.get(code="team_lead")],
+    )
     assert set(p.agent2.roles.values_list("code", flat=True)) == {"sales_agent", "team_lead"}
 
 
@@ -58,8 +68,9 @@ def test_services_refuse_records_outside_the_actor_scope(p, branch_user_admin):
 
 def test_only_company_wide_admins_add_top_level_branches(p, branch_user_admin):
     with pytest.raises(PermissionDeniedError):
-        services.branch_create(actor=branch_user_admin, company=p.company, name="华南区域", code="R-SOUTH",
-                               kind="region")
+        services.branch_create(
+            actor=branch_user_admin, company=p.company, name="华南区域", code="R-SOUTH", kind="region"
+        )
     branch = services.branch_create(actor=p.admin, company=p.company, name="华南区域", code="R-SOUTH", kind="region")
     assert branch.path == f"/{branch.pk}/"
 
@@ -67,8 +78,10 @@ def test_only_company_wide_admins_add_top_level_branches(p, branch_user_admin):
 def test_session_after_own_password_change_still_ends_on_suspension(p):
     browser = Client()
     browser.post("/login/", {"username": "agent", "password": PASSWORD})
-    response = browser.post("/account/password/", {"old_password": PASSWORD, "new_password": "Another-passw0rd-26",
-                                                   "confirm": "Another-passw0rd-26"})
+    response = browser.post(
+        "/account/password/",
+        {"old_password": PASSWORD, "new_password": "Another-passw0rd-26", "confirm": "Another-passw0rd-26"},
+    )
     assert response.status_code == 302
     assert UserSession.objects.filter(user=p.agent, session_key=browser.session.session_key).exists()
     assert browser.get("/").status_code == 200

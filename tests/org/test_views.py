@@ -36,8 +36,11 @@ def roleless(p):
 def branch_admin(p):
     """An administrator for branch A only (manage users, branch scope), to prove out-of-scope is 404."""
     role = Role.objects.create(code="branch_admin", name="Branch administrator", data_scope=Scope.BRANCH)
-    role.permissions.set(Permission.objects.filter(
-        content_type__app_label="org", codename__in=["view_user", "view_team", "view_branch", "manage_users"]))
+    role.permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="org", codename__in=["view_user", "view_team", "view_branch", "manage_users"]
+        )
+    )
     return UserFactory(username="branchadmin", branch=p.branch_a, roles=["branch_admin"])
 
 
@@ -66,11 +69,25 @@ def csv_text(response) -> str:
 # --- the permission matrix ----------------------------------------------------------------------
 
 GET_PAGES = [
-    ("user-list", None), ("user-export", None), ("user-create", None), ("user-detail", "agent"),
-    ("user-edit", "agent"), ("user-status", "agent"), ("user-roles", "agent"), ("user-password", "agent"),
-    ("team-list", None), ("team-export", None), ("team-create", None), ("team-detail", "team_a1"),
-    ("team-edit", "team_a1"), ("branch-list", None), ("branch-create", None), ("branch-edit", "branch_a"),
-    ("role-list", None), ("role-create", None), ("lockout-list", None),
+    ("user-list", None),
+    ("user-export", None),
+    ("user-create", None),
+    ("user-detail", "agent"),
+    ("user-edit", "agent"),
+    ("user-status", "agent"),
+    ("user-roles", "agent"),
+    ("user-password", "agent"),
+    ("team-list", None),
+    ("team-export", None),
+    ("team-create", None),
+    ("team-detail", "team_a1"),
+    ("team-edit", "team_a1"),
+    ("branch-list", None),
+    ("branch-create", None),
+    ("branch-edit", "branch_a"),
+    ("role-list", None),
+    ("role-create", None),
+    ("lockout-list", None),
 ]
 
 
@@ -82,23 +99,40 @@ def test_anonymous_is_sent_to_login(client, p, name, target):
 
 
 def test_anonymous_cannot_unlock_or_change_status(client, p):
-    for response in (client.post(url(p, "lockout-unlock"), {"username": "agent"}),
-                     client.post(url(p, "user-status", "agent"), {"status": "suspended", "reason": "x"})):
+    for response in (
+        client.post(url(p, "lockout-unlock"), {"username": "agent"}),
+        client.post(url(p, "user-status", "agent"), {"status": "suspended", "reason": "x"}),
+    ):
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("login"))
     p.agent.refresh_from_db()
     assert p.agent.status == UserStatus.ACTIVE
 
 
-@pytest.mark.parametrize(("name", "target", "who"), [
-    ("user-list", None, "roleless"), ("user-export", None, "roleless"), ("user-detail", "agent", "roleless"),
-    ("user-create", None, "manager"), ("user-edit", "agent", "manager"), ("user-status", "agent", "manager"),
-    ("user-roles", "agent", "lead"), ("user-password", "agent", "auditor"),
-    ("team-list", None, "roleless"), ("team-export", None, "roleless"), ("team-detail", "team_a1", "roleless"),
-    ("team-create", None, "manager"), ("team-edit", "team_a1", "manager"),
-    ("branch-list", None, "agent"), ("branch-create", None, "manager"), ("branch-edit", "branch_a", "manager"),
-    ("role-list", None, "manager"), ("role-create", None, "auditor"), ("lockout-list", None, "manager"),
-])
+@pytest.mark.parametrize(
+    ("name", "target", "who"),
+    [
+        ("user-list", None, "roleless"),
+        ("user-export", None, "roleless"),
+        ("user-detail", "agent", "roleless"),
+        ("user-create", None, "manager"),
+        ("user-edit", "agent", "manager"),
+        ("user-status", "agent", "manager"),
+        ("user-roles", "agent", "lead"),
+        ("user-password", "agent", "auditor"),
+        ("team-list", None, "roleless"),
+        ("team-export", None, "roleless"),
+        ("team-detail", "team_a1", "roleless"),
+        ("team-create", None, "manager"),
+        ("team-edit", "team_a1", "manager"),
+        ("branch-list", None, "agent"),
+        ("branch-create", None, "manager"),
+        ("branch-edit", "branch_a", "manager"),
+        ("role-list", None, "manager"),
+        ("role-create", None, "auditor"),
+        ("lockout-list", None, "manager"),
+    ],
+)
 def test_wrong_role_gets_403(client, p, request, name, target, who):
     response = as_user(client, persona(p, request, who)).get(url(p, name, target))
     assert response.status_code == 403
@@ -120,36 +154,63 @@ def test_role_edit_needs_manage_roles(client, p):
     assert response.status_code == 403
 
 
-@pytest.mark.parametrize(("name", "target", "who"), [
-    ("user-detail", "agent3", "manager"), ("user-detail", "agent2", "lead"), ("user-detail", "admin", "agent"),
-    ("user-edit", "agent3", "branch_admin"), ("user-status", "agent3", "branch_admin"),
-    ("user-roles", "agent3", "branch_admin"), ("user-password", "agent3", "branch_admin"),
-    ("team-detail", "team_b1", "manager"), ("team-detail", "team_a2", "lead"),
-    ("team-edit", "team_b1", "branch_admin"), ("branch-edit", "branch_b", "branch_admin"),
-    ("branch-edit", "region", "branch_admin"),
-])
+@pytest.mark.parametrize(
+    ("name", "target", "who"),
+    [
+        ("user-detail", "agent3", "manager"),
+        ("user-detail", "agent2", "lead"),
+        ("user-detail", "admin", "agent"),
+        ("user-edit", "agent3", "branch_admin"),
+        ("user-status", "agent3", "branch_admin"),
+        ("user-roles", "agent3", "branch_admin"),
+        ("user-password", "agent3", "branch_admin"),
+        ("team-detail", "team_b1", "manager"),
+        ("team-detail", "team_a2", "lead"),
+        ("team-edit", "team_b1", "branch_admin"),
+        ("branch-edit", "branch_b", "branch_admin"),
+        ("branch-edit", "region", "branch_admin"),
+    ],
+)
 def test_out_of_scope_object_is_404(client, p, request, name, target, who):
     response = as_user(client, persona(p, request, who)).get(url(p, name, target))
     assert response.status_code == 404
 
 
 def test_out_of_scope_status_change_is_404_and_changes_nothing(client, p, branch_admin):
-    response = as_user(client, branch_admin).post(url(p, "user-status", "agent3"),
-                                                  {"status": "suspended", "reason": "test"})
+    response = as_user(client, branch_admin).post(
+        url(p, "user-status", "agent3"), {"status": "suspended", "reason": "test"}
+    )
     assert response.status_code == 404
     p.agent3.refresh_from_db()
     assert p.agent3.status == UserStatus.ACTIVE
 
 
-@pytest.mark.parametrize(("name", "target", "who"), [
-    ("user-list", None, "agent"), ("user-detail", "agent", "agent"), ("user-detail", "agent", "lead"),
-    ("user-detail", "agent3", "admin"), ("user-create", None, "admin"), ("user-edit", "agent", "branch_admin"),
-    ("user-status", "agent", "admin"), ("user-roles", "agent", "admin"), ("user-password", "agent", "admin"),
-    ("team-list", None, "lead"), ("team-detail", "team_a1", "lead"), ("team-create", None, "admin"),
-    ("team-edit", "team_a1", "branch_admin"), ("branch-list", None, "manager"), ("branch-create", None, "admin"),
-    ("branch-edit", "branch_a", "branch_admin"), ("role-list", None, "admin"), ("role-create", None, "admin"),
-    ("lockout-list", None, "admin"), ("user-export", None, "agent"), ("team-export", None, "manager"),
-])
+@pytest.mark.parametrize(
+    ("name", "target", "who"),
+    [
+        ("user-list", None, "agent"),
+        ("user-detail", "agent", "agent"),
+        ("user-detail", "agent", "lead"),
+        ("user-detail", "agent3", "admin"),
+        ("user-create", None, "admin"),
+        ("user-edit", "agent", "branch_admin"),
+        ("user-status", "agent", "admin"),
+        ("user-roles", "agent", "admin"),
+        ("user-password", "agent", "admin"),
+        ("team-list", None, "lead"),
+        ("team-detail", "team_a1", "lead"),
+        ("team-create", None, "admin"),
+        ("team-edit", "team_a1", "branch_admin"),
+        ("branch-list", None, "manager"),
+        ("branch-create", None, "admin"),
+        ("branch-edit", "branch_a", "branch_admin"),
+        ("role-list", None, "admin"),
+        ("role-create", None, "admin"),
+        ("lockout-list", None, "admin"),
+        ("user-export", None, "agent"),
+        ("team-export", None, "manager"),
+    ],
+)
 def test_allowed_user_gets_200(client, p, request, name, target, who):
     response = as_user(client, persona(p, request, who)).get(url(p, name, target))
     assert response.status_code == 200
@@ -280,10 +341,18 @@ def test_admin_sees_no_status_actions_on_own_page(client, p):
 
 def create_data(p, **overrides):
     data = {
-        "username": "newbie", "display_name": "新同事", "employee_no": "E90001", "phone": "13712345678",
-        "email": "newbie@example.com", "position": "置业顾问", "branch": p.branch_a.pk, "team": p.team_a1.pk,
-        "hire_date": "2026-03-01", "roles": [Role.objects.get(code="sales_agent").pk],
-        "password": STRONG, "confirm": STRONG,
+        "username": "newbie",
+        "display_name": "新同事",
+        "employee_no": "E90001",
+        "phone": "13712345678",
+        "email": "newbie@example.com",
+        "position": "置业顾问",
+        "branch": p.branch_a.pk,
+        "team": p.team_a1.pk,
+        "hire_date": "2026-03-01",
+        "roles": [Role.objects.get(code="sales_agent").pk],
+        "password": STRONG,
+        "confirm": STRONG,
     }
     data.update(overrides)
     return data
@@ -304,8 +373,9 @@ def test_admin_creates_a_user(client, p):
 
 
 def test_weak_password_is_refused_with_a_field_error_and_nothing_written(client, p):
-    response = as_user(client, p.admin).post(url(p, "user-create"),
-                                             create_data(p, password="12345678", confirm="12345678"))
+    response = as_user(client, p.admin).post(
+        url(p, "user-create"), create_data(p, password="12345678", confirm="12345678")
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["password"]
     assert not User.objects.filter(username="newbie").exists()
@@ -333,15 +403,24 @@ def test_duplicate_username_is_a_field_error(client, p):
 
 def test_branch_admin_cannot_place_a_user_outside_their_scope(client, p, branch_admin):
     response = as_user(client, branch_admin).post(
-        url(p, "user-create"), create_data(p, branch=p.branch_b.pk, team=p.team_b1.pk))
+        url(p, "user-create"), create_data(p, branch=p.branch_b.pk, team=p.team_b1.pk)
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["branch"]
     assert not User.objects.filter(username="newbie").exists()
 
 
 def test_admin_edits_a_user_and_an_empty_phone_keeps_the_number(client, p):
-    data = {"display_name": "李金牌", "employee_no": p.agent.employee_no, "phone": "", "email": "",
-            "position": "资深置业顾问", "branch": p.branch_a.pk, "team": p.team_a2.pk, "hire_date": ""}
+    data = {
+        "display_name": "李金牌",
+        "employee_no": p.agent.employee_no,
+        "phone": "",
+        "email": "",
+        "position": "资深置业顾问",
+        "branch": p.branch_a.pk,
+        "team": p.team_a2.pk,
+        "hire_date": "",
+    }
     response = as_user(client, p.admin).post(url(p, "user-edit", "agent"), data)
     assert response.status_code == 302
     agent = User.objects.get(pk=p.agent.pk)
@@ -366,8 +445,9 @@ def test_suspension_ends_the_users_sessions_and_tokens_at_once(client, p):
     assert other.get(url(p, "user-list")).status_code == 200
     assert UserSession.objects.filter(user=p.agent).exists()
 
-    response = as_user(client, p.admin).post(url(p, "user-status", "agent"),
-                                             {"status": "suspended", "reason": "调查期间暂停"})
+    response = as_user(client, p.admin).post(
+        url(p, "user-status", "agent"), {"status": "suspended", "reason": "调查期间暂停"}
+    )
 
     assert response.status_code == 302
     after = other.get(url(p, "user-list"))
@@ -450,8 +530,9 @@ def test_admin_cannot_drop_their_own_administrator_role(client, p):
 
 def test_password_reset_changes_the_password_and_ends_sessions(client, p):
     other = as_user(Client(), p.agent)
-    response = as_user(client, p.admin).post(url(p, "user-password", "agent"),
-                                             {"new_password": STRONG, "confirm": STRONG})
+    response = as_user(client, p.admin).post(
+        url(p, "user-password", "agent"), {"new_password": STRONG, "confirm": STRONG}
+    )
     assert response.status_code == 302
     agent = User.objects.get(pk=p.agent.pk)
     assert agent.check_password(STRONG)
@@ -461,8 +542,9 @@ def test_password_reset_changes_the_password_and_ends_sessions(client, p):
 
 
 def test_weak_reset_password_is_refused(client, p):
-    response = as_user(client, p.admin).post(url(p, "user-password", "agent"),
-                                             {"new_password": "password123", "confirm": "password123"})
+    response = as_user(client, p.admin).post(
+        url(p, "user-password", "agent"), {"new_password": "password123", "confirm": "password123"}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["new_password"]
     assert User.objects.get(pk=p.agent.pk).check_password(PASSWORD)
@@ -492,23 +574,24 @@ def test_team_detail_lists_members(client, p):
 
 def test_admin_creates_and_edits_a_team(client, p):
     as_user(client, p.admin)
-    response = client.post(url(p, "team-create"), {"branch": p.branch_b.pk, "name": "西湖二组",
-                                                   "lead": p.agent3.pk})
+    response = client.post(url(p, "team-create"), {"branch": p.branch_b.pk, "name": "西湖二组", "lead": p.agent3.pk})
     team = Team.objects.get(name="西湖二组")
     assert response.status_code == 302
     assert team.lead == p.agent3
     assert AuditEvent.objects.filter(action="org.team.created", target_id=str(team.pk)).exists()
 
-    response = client.post(reverse("org:team-edit", kwargs={"pk": team.pk}),
-                           {"name": "西湖精英组", "lead": "", "is_active": "on"})
+    response = client.post(
+        reverse("org:team-edit", kwargs={"pk": team.pk}), {"name": "西湖精英组", "lead": "", "is_active": "on"}
+    )
     assert response.status_code == 302
     team.refresh_from_db()
     assert (team.name, team.lead) == ("西湖精英组", None)
 
 
 def test_team_lead_from_another_branch_is_refused(client, p):
-    response = as_user(client, p.admin).post(url(p, "team-edit", "team_a1"),
-                                             {"name": "滨江一组", "lead": p.agent3.pk, "is_active": "on"})
+    response = as_user(client, p.admin).post(
+        url(p, "team-edit", "team_a1"), {"name": "滨江一组", "lead": p.agent3.pk, "is_active": "on"}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["lead"]
     p.team_a1.refresh_from_db()
@@ -516,8 +599,7 @@ def test_team_lead_from_another_branch_is_refused(client, p):
 
 
 def test_closing_a_team_with_active_members_is_refused(client, p):
-    response = as_user(client, p.admin).post(url(p, "team-edit", "team_a1"),
-                                             {"name": "滨江一组", "lead": p.lead.pk})
+    response = as_user(client, p.admin).post(url(p, "team-edit", "team_a1"), {"name": "滨江一组", "lead": p.lead.pk})
     assert response.status_code == 200
     assert response.context["form"].non_field_errors()
     assert Team.objects.get(pk=p.team_a1.pk).is_active
@@ -543,8 +625,9 @@ def test_branch_list_is_a_tree_indented_by_depth(client, p):
 
 
 def test_admin_creates_a_top_level_branch_in_the_company(client, p):
-    response = as_user(client, p.admin).post(url(p, "branch-create"),
-                                             {"parent": "", "name": "华南区域", "code": "R-SOUTH", "kind": "region"})
+    response = as_user(client, p.admin).post(
+        url(p, "branch-create"), {"parent": "", "name": "华南区域", "code": "R-SOUTH", "kind": "region"}
+    )
     assert response.status_code == 302
     branch = Branch.objects.get(code="R-SOUTH")
     assert (branch.company, branch.parent, branch.path) == (p.company, None, f"/{branch.pk}/")
@@ -553,20 +636,28 @@ def test_admin_creates_a_top_level_branch_in_the_company(client, p):
 
 def test_branch_admin_adds_a_child_of_their_branch_but_not_elsewhere(client, p, branch_admin):
     as_user(client, branch_admin)
-    response = client.post(url(p, "branch-create"), {"parent": p.branch_b.pk, "name": "X", "code": "X-1",
-                                                     "kind": "store"})
+    response = client.post(
+        url(p, "branch-create"), {"parent": p.branch_b.pk, "name": "X", "code": "X-1", "kind": "store"}
+    )
     assert response.context["form"].errors["parent"]
     response = client.post(url(p, "branch-create"), {"parent": "", "name": "X", "code": "X-1", "kind": "store"})
     assert response.context["form"].errors["parent"]
-    response = client.post(url(p, "branch-create"), {"parent": p.branch_a.pk, "name": "滨江二期", "code": "A-2",
-                                                     "kind": "sales_office"})
+    response = client.post(
+        url(p, "branch-create"), {"parent": p.branch_a.pk, "name": "滨江二期", "code": "A-2", "kind": "sales_office"}
+    )
     assert response.status_code == 302
     assert Branch.objects.get(code="A-2").path.startswith(p.branch_a.path)
 
 
 def test_admin_moves_a_branch_and_its_path_follows(client, p):
-    data = {"parent": p.branch_a.pk, "name": "西湖门店", "code": "B-XIHU", "kind": "store", "address": "",
-            "is_active": "on"}
+    data = {
+        "parent": p.branch_a.pk,
+        "name": "西湖门店",
+        "code": "B-XIHU",
+        "kind": "store",
+        "address": "",
+        "is_active": "on",
+    }
     response = as_user(client, p.admin).post(url(p, "branch-edit", "branch_b"), data)
     assert response.status_code == 302
     assert Branch.objects.get(pk=p.branch_b.pk).path == f"{p.branch_a.path}{p.branch_b.pk}/"
@@ -595,16 +686,25 @@ def test_admin_creates_and_edits_a_role(client, p):
     view_user = Permission.objects.get(content_type__app_label="org", codename="view_user")
     view_team = Permission.objects.get(content_type__app_label="org", codename="view_team")
     as_user(client, p.admin)
-    response = client.post(url(p, "role-create"), {"code": "trainee", "name": "实习生", "description": "",
-                                                   "data_scope": "own", "permissions": [view_user.pk]})
+    response = client.post(
+        url(p, "role-create"),
+        {"code": "trainee", "name": "实习生", "description": "", "data_scope": "own", "permissions": [view_user.pk]},
+    )
     assert response.status_code == 302
     role = Role.objects.get(code="trainee")
     assert list(role.permissions.all()) == [view_user]
     assert AuditEvent.objects.filter(action="org.role.created", target_id=str(role.pk)).exists()
 
-    response = client.post(reverse("org:role-edit", kwargs={"pk": role.pk}),
-                           {"code": "ignored", "name": "实习顾问", "description": "三个月", "data_scope": "team",
-                            "permissions": [view_user.pk, view_team.pk]})
+    response = client.post(
+        reverse("org:role-edit", kwargs={"pk": role.pk}),
+        {
+            "code": "ignored",
+            "name": "实习顾问",
+            "description": "三个月",
+            "data_scope": "team",
+            "permissions": [view_user.pk, view_team.pk],
+        },
+    )
     assert response.status_code == 302
     role.refresh_from_db()
     assert (role.code, role.name, role.data_scope) == ("trainee", "实习顾问", "team")
@@ -612,8 +712,9 @@ def test_admin_creates_and_edits_a_role(client, p):
 
 
 def test_role_code_is_validated(client, p):
-    response = as_user(client, p.admin).post(url(p, "role-create"),
-                                             {"code": "Bad Code", "name": "x", "data_scope": "own"})
+    response = as_user(client, p.admin).post(
+        url(p, "role-create"), {"code": "Bad Code", "name": "x", "data_scope": "own"}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["code"]
     assert not Role.objects.filter(name="x").exists()
@@ -623,8 +724,12 @@ def test_role_edit_keeps_permissions_the_form_does_not_offer(client, p):
     role = Role.objects.get(code="auditor")
     foreign = Permission.objects.get(content_type__app_label="axes", codename="view_accessattempt")
     role.permissions.add(foreign)
-    data = {"name": role.name, "description": role.description, "data_scope": role.data_scope,
-            "permissions": [perm.pk for perm in role.permissions.exclude(pk=foreign.pk)]}
+    data = {
+        "name": role.name,
+        "description": role.description,
+        "data_scope": role.data_scope,
+        "permissions": [perm.pk for perm in role.permissions.exclude(pk=foreign.pk)],
+    }
     as_user(client, p.admin).post(reverse("org:role-edit", kwargs={"pk": role.pk}), data)
     assert role.permissions.filter(pk=foreign.pk).exists()
 
@@ -676,16 +781,18 @@ def test_account_pages_need_login(client):
 def test_user_changes_own_password_and_stays_logged_in(client, p):
     as_user(client, p.agent)
     assert client.get(reverse("password-change")).status_code == 200
-    response = client.post(reverse("password-change"),
-                           {"old_password": PASSWORD, "new_password": STRONG, "confirm": STRONG})
+    response = client.post(
+        reverse("password-change"), {"old_password": PASSWORD, "new_password": STRONG, "confirm": STRONG}
+    )
     assert response.status_code == 302
     assert User.objects.get(pk=p.agent.pk).check_password(STRONG)
     assert client.get(url(p, "user-list")).status_code == 200
 
 
 def test_wrong_current_password_is_a_field_error(client, p):
-    response = as_user(client, p.agent).post(reverse("password-change"),
-                                             {"old_password": "nope", "new_password": STRONG, "confirm": STRONG})
+    response = as_user(client, p.agent).post(
+        reverse("password-change"), {"old_password": "nope", "new_password": STRONG, "confirm": STRONG}
+    )
     assert response.status_code == 200
     assert response.context["form"].errors["old_password"]
     assert b"invalid-feedback" in response.content

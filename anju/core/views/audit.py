@@ -24,14 +24,12 @@ from anju.core.models import AuditEvent
 
 class AuditFilterForm(BootstrapFormMixin, forms.Form):
     actor = forms.CharField(label=_lazy("Actor"), required=False)
-    action = forms.CharField(label=_lazy("Action"), required=False,
-                             help_text=_lazy("A prefix such as org.user or auth.login"))
-    target = forms.CharField(label=_lazy("Object"), required=False,
-                             help_text=_lazy("Object type, id or name"))
-    date_from = forms.DateField(label=_lazy("From"), required=False,
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_lazy("To"), required=False,
-                              widget=forms.DateInput(attrs={"type": "date"}))
+    action = forms.CharField(
+        label=_lazy("Action"), required=False, help_text=_lazy("A prefix such as org.user or auth.login")
+    )
+    target = forms.CharField(label=_lazy("Object"), required=False, help_text=_lazy("Object type, id or name"))
+    date_from = forms.DateField(label=_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()
@@ -54,9 +52,7 @@ def audit_events_for(user, data: dict):
         queryset = queryset.filter(action__startswith=data["action"].strip())
     if data.get("target"):
         term = data["target"].strip()
-        queryset = queryset.filter(
-            Q(target_type__icontains=term) | Q(target_id=term) | Q(target_repr__icontains=term)
-        )
+        queryset = queryset.filter(Q(target_type__icontains=term) | Q(target_id=term) | Q(target_repr__icontains=term))
     if data.get("date_from"):
         queryset = queryset.filter(occurred_at__gte=_day_start(data["date_from"]))
     if data.get("date_to"):
@@ -102,23 +98,54 @@ def audit_export(request):
     data = form.cleaned_data if form.is_valid() else {}
     queryset = audit_events_for(request.user, data)
     filters = {key: str(value) for key, value in data.items() if value}
-    exported = audit.record(actor=request.user, action="core.audit.exported",
-                            after={"filters": filters, "rows": queryset.count()})
+    exported = audit.record(
+        actor=request.user, action="core.audit.exported", after={"filters": filters, "rows": queryset.count()}
+    )
     # The file holds exactly the rows counted above, not the export's own event.
     queryset = queryset.filter(seq__lt=exported.seq)
     writer = csv.writer(_Echo())
-    header = [_("Sequence"), _("Time"), _("Actor"), _("Action"), _("Object type"), _("Object id"), _("Object"),
-              _("Before"), _("After"), _("Reason"), _("Source"), _("IP address"), _("Request id"), _("Hash")]
+    header = [
+        _("Sequence"),
+        _("Time"),
+        _("Actor"),
+        _("Action"),
+        _("Object type"),
+        _("Object id"),
+        _("Object"),
+        _("Before"),
+        _("After"),
+        _("Reason"),
+        _("Source"),
+        _("IP address"),
+        _("Request id"),
+        _("Hash"),
+    ]
 
     def rows():
         yield "\ufeff"  # BOM so Excel opens the UTF-8 Chinese text correctly
         yield writer.writerow(header)
         for event in queryset.iterator(chunk_size=1000):
-            yield writer.writerow([_cell(value) for value in (
-                event.seq, timezone.localtime(event.occurred_at).isoformat(), event.actor_name, event.action,
-                event.target_type, event.target_id, event.target_repr, event.before, event.after,
-                event.reason, event.source, event.ip, event.request_id, event.hash,
-            )])
+            yield writer.writerow(
+                [
+                    _cell(value)
+                    for value in (
+                        event.seq,
+                        timezone.localtime(event.occurred_at).isoformat(),
+                        event.actor_name,
+                        event.action,
+                        event.target_type,
+                        event.target_id,
+                        event.target_repr,
+                        event.before,
+                        event.after,
+                        event.reason,
+                        event.source,
+                        event.ip,
+                        event.request_id,
+                        event.hash,
+                    )
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

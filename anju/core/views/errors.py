@@ -16,8 +16,7 @@ _PAGES = {
 
 def _render(request, status: int):
     title, message = _PAGES[status]
-    context = {"status": status, "title": title, "message": message,
-               "request_id": getattr(request, "request_id", "")}
+    context = {"status": status, "title": title, "message": message, "request_id": getattr(request, "request_id", "")}
     return render(request, "errors/error.html", context, status=status)
 
 

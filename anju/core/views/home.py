@@ -16,8 +16,15 @@ from anju.org.models import ApiToken, Branch, Team, User
 
 # The first role in this order that the user holds picks their home page.
 HOME_ORDER = [
-    RoleCode.ADMINISTRATOR, RoleCode.AUDITOR, RoleCode.BRANCH_MANAGER, RoleCode.TEAM_LEAD, RoleCode.QA,
-    RoleCode.LEGAL, RoleCode.FINANCE, RoleCode.CUSTOMER_SERVICE, RoleCode.SALES_AGENT,
+    RoleCode.ADMINISTRATOR,
+    RoleCode.AUDITOR,
+    RoleCode.BRANCH_MANAGER,
+    RoleCode.TEAM_LEAD,
+    RoleCode.QA,
+    RoleCode.LEGAL,
+    RoleCode.FINANCE,
+    RoleCode.CUSTOMER_SERVICE,
+    RoleCode.SALES_AGENT,
 ]
 
 
@@ -69,8 +76,9 @@ def home(request):
         "role": role,
         "scope": scope_of(user),
         "people": _people_counts(user),
-        "my_logins_7d": AuditEvent.objects.filter(actor=user, action="auth.login",
-                                                  occurred_at__gte=now - timedelta(days=7)).count(),
+        "my_logins_7d": AuditEvent.objects.filter(
+            actor=user, action="auth.login", occurred_at__gte=now - timedelta(days=7)
+        ).count(),
         "my_tokens": ApiToken.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=now).count(),
         "team": user.team,
         "branch": user.branch,
@@ -80,7 +88,9 @@ def home(request):
         context["recent_events"] = AuditEvent.objects.order_by("-seq")[:8]
     if role in {"branch_manager", "team_lead"}:
         context["members"] = (
-            User.objects.visible_to(user).filter(status=UserStatus.ACTIVE)
-            .select_related("team").order_by("team__name", "username")[:20]
+            User.objects.visible_to(user)
+            .filter(status=UserStatus.ACTIVE)
+            .select_related("team")
+            .order_by("team__name", "username")[:20]
         )
     return render(request, "home/home.html", context)

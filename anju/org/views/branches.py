@@ -32,16 +32,24 @@ def _count(queryset):
 @permission_required(VIEW, raise_exception=True)
 def branch_list(request):
     search = request.GET.get("q", "").strip()
-    branches = list(selectors.branch_list_for(request.user, search=search).annotate(
-        team_count=_count(Team.objects.filter(branch=OuterRef("pk"), is_active=True)),
-        member_count=_count(User.objects.filter(branch=OuterRef("pk"), status=UserStatus.ACTIVE)),
-    ))
+    branches = list(
+        selectors.branch_list_for(request.user, search=search).annotate(
+            team_count=_count(Team.objects.filter(branch=OuterRef("pk"), is_active=True)),
+            member_count=_count(User.objects.filter(branch=OuterRef("pk"), status=UserStatus.ACTIVE)),
+        )
+    )
     # Indent relative to the shallowest branch the viewer sees, so a manager's tree starts at the left.
     top = min((branch.depth for branch in branches), default=0)
     rows = [(branch, branch.depth - top) for branch in branches]
-    return render(request, "org/branch_list.html", {
-        "rows": rows, "search": search, "can_manage": request.user.has_perm(MANAGE),
-    })
+    return render(
+        request,
+        "org/branch_list.html",
+        {
+            "rows": rows,
+            "search": search,
+            "can_manage": request.user.has_perm(MANAGE),
+        },
+    )
 
 
 @login_required
@@ -56,8 +64,15 @@ def branch_create(request):
         try:
             if company is None:
                 raise ApplicationError("branch.no_company", _("Create the company first (manage.py setup)."))
-            branch = services.branch_create(actor=request.user, company=company, parent=parent, name=data["name"],
-                                            code=data["code"], kind=data["kind"], address=data["address"])
+            branch = services.branch_create(
+                actor=request.user,
+                company=company,
+                parent=parent,
+                name=data["name"],
+                code=data["code"],
+                kind=data["kind"],
+                address=data["address"],
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
@@ -75,8 +90,14 @@ def branch_edit(request, pk: int):
         data = form.cleaned_data
         try:
             branch = services.branch_update(
-                actor=request.user, branch=branch, parent=data["parent"], name=data["name"], code=data["code"],
-                kind=data["kind"], address=data["address"], is_active=data["is_active"],
+                actor=request.user,
+                branch=branch,
+                parent=data["parent"],
+                name=data["name"],
+                code=data["code"],
+                kind=data["kind"],
+                address=data["address"],
+                is_active=data["is_active"],
             )
         except ApplicationError as exc:
             apply_error(form, exc)

@@ -35,14 +35,21 @@ def lockout_list(request):
         attempts = attempts.filter(Q(username__icontains=term) | Q(ip_address__startswith=term))
     if data.get("locked"):
         attempts = attempts.filter(failures_since_start__gte=limit)
-    page = page_of(request, attempts.only("username", "ip_address", "user_agent", "failures_since_start",
-                                          "attempt_time"))
+    page = page_of(
+        request, attempts.only("username", "ip_address", "user_agent", "failures_since_start", "attempt_time")
+    )
     for attempt in page.object_list:
         attempt.locked = attempt.failures_since_start >= limit
         attempt.locked_until = attempt.attempt_time + settings.AXES_COOLOFF_TIME
-    return render(request, "org/lockout_list.html", {
-        "form": form, "page_obj": page, "failure_limit": limit,
-    })
+    return render(
+        request,
+        "org/lockout_list.html",
+        {
+            "form": form,
+            "page_obj": page,
+            "failure_limit": limit,
+        },
+    )
 
 
 @login_required
@@ -62,14 +69,20 @@ def lockout_unlock(request):
             messages.error(request, exc.message)
         else:
             if count:
-                messages.success(request, ngettext(
-                    "“%(username)s” can log in again (%(count)d failed-login record cleared).",
-                    "“%(username)s” can log in again (%(count)d failed-login records cleared).", count,
-                ) % {"username": username, "count": count})
+                messages.success(
+                    request,
+                    ngettext(
+                        "“%(username)s” can log in again (%(count)d failed-login record cleared).",
+                        "“%(username)s” can log in again (%(count)d failed-login records cleared).",
+                        count,
+                    )
+                    % {"username": username, "count": count},
+                )
             else:
                 messages.info(request, _("There was no lockout for “%(username)s”.") % {"username": username})
     back = request.POST.get("next", "")
-    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
-                                                require_https=request.is_secure()):
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(back)
     return redirect("org:lockout-list")

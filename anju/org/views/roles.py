@@ -27,7 +27,9 @@ def role_list(request):
     roles = Role.objects.annotate(permission_count=Count("permissions", distinct=True)).order_by("pk")
     holders = dict(
         User.roles.through.objects.filter(user__status=UserStatus.ACTIVE)
-        .values_list("role").annotate(n=Count("user")).values_list("role", "n")
+        .values_list("role")
+        .annotate(n=Count("user"))
+        .values_list("role", "n")
     )
     rows = [(role, holders.get(role.pk, 0)) for role in roles]
     return render(request, "org/role_list.html", {"rows": rows})
@@ -40,9 +42,14 @@ def role_create(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            role = services.role_create(actor=request.user, code=data["code"], name=data["name"],
-                                        description=data["description"], data_scope=data["data_scope"],
-                                        permissions=list(data["permissions"]))
+            role = services.role_create(
+                actor=request.user,
+                code=data["code"],
+                name=data["name"],
+                description=data["description"],
+                data_scope=data["data_scope"],
+                permissions=list(data["permissions"]),
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
@@ -61,13 +68,19 @@ def role_edit(request, pk: int):
         try:
             # Permissions the form does not offer (Django's own apps) are kept as they are.
             kept = list(role.permissions.exclude(pk__in=anju_permissions().values("pk")))
-            role = services.role_update(actor=request.user, role=role, name=data["name"],
-                                        description=data["description"], data_scope=data["data_scope"],
-                                        permissions=[*data["permissions"], *kept])
+            role = services.role_update(
+                actor=request.user,
+                role=role,
+                name=data["name"],
+                description=data["description"],
+                data_scope=data["data_scope"],
+                permissions=[*data["permissions"], *kept],
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
-            messages.success(request, _("The role “%(role)s” was saved; holders get the change on their next "
-                                        "page.") % {"role": role})
+            messages.success(
+                request, _("The role “%(role)s” was saved; holders get the change on their next page.") % {"role": role}
+            )
             return redirect("org:role-list")
     return render(request, "org/role_form.html", {"form": form, "role": role})

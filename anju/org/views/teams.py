@@ -48,14 +48,23 @@ def team_export(request):
     form = TeamFilterForm(request.GET or None, viewer=request.user)
     teams = _teams(request, form)
     filters = form.selector_filters()
-    audit.record(actor=request.user, action="org.team.exported",
-                 after={"filters": {key: value for key, value in filters.items() if value}, "rows": teams.count()})
+    audit.record(
+        actor=request.user,
+        action="org.team.exported",
+        after={"filters": {key: value for key, value in filters.items() if value}, "rows": teams.count()},
+    )
     header = [_("Team"), _("Branch"), _("Branch code"), _("Team lead"), _("Active members"), _("Active")]
 
     def rows():
         for team in teams.iterator(chunk_size=500):
-            yield [team.name, team.branch, team.branch.code, team.lead or "", team.member_count,
-                   _("Yes") if team.is_active else _("No")]
+            yield [
+                team.name,
+                team.branch,
+                team.branch.code,
+                team.lead or "",
+                team.member_count,
+                _("Yes") if team.is_active else _("No"),
+            ]
 
     return csv_response("teams", header, rows())
 
@@ -65,12 +74,19 @@ def team_export(request):
 def team_detail(request, pk: int):
     team = _in_scope(request, pk)
     # Members are listed through the viewer's own scope too: deny by default, row by row.
-    members = (User.objects.visible_to(request.user).filter(team=team)
-               .prefetch_related("roles").order_by("status", "username"))
-    return render(request, "org/team_detail.html", {
-        "team": team, "members": members, "can_manage": request.user.has_perm(MANAGE),
-        "can_view_users": request.user.has_perm("org.view_user"),
-    })
+    members = (
+        User.objects.visible_to(request.user).filter(team=team).prefetch_related("roles").order_by("status", "username")
+    )
+    return render(
+        request,
+        "org/team_detail.html",
+        {
+            "team": team,
+            "members": members,
+            "can_manage": request.user.has_perm(MANAGE),
+            "can_view_users": request.user.has_perm("org.view_user"),
+        },
+    )
 
 
 @login_required
@@ -80,8 +96,7 @@ def team_create(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            team = services.team_create(actor=request.user, branch=data["branch"], name=data["name"],
-                                        lead=data["lead"])
+            team = services.team_create(actor=request.user, branch=data["branch"], name=data["name"], lead=data["lead"])
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
@@ -98,8 +113,9 @@ def team_edit(request, pk: int):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            team = services.team_update(actor=request.user, team=team, name=data["name"], lead=data["lead"],
-                                        is_active=data["is_active"])
+            team = services.team_update(
+                actor=request.user, team=team, name=data["name"], lead=data["lead"], is_active=data["is_active"]
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:

@@ -39,12 +39,27 @@ class StatusAction:
 
 
 STATUS_ACTIONS = [
-    StatusAction(UserStatus.SUSPENDED, _lazy("Suspend"), "pause-circle", "outline-warning",
-                 _lazy("Suspending ends this user's sessions and API tokens at once.")),
-    StatusAction(UserStatus.ACTIVE, _lazy("Reactivate"), "play-circle", "outline-success",
-                 _lazy("The user can log in again; their API tokens stay revoked.")),
-    StatusAction(UserStatus.LEFT, _lazy("Mark as left"), "box-arrow-right", "outline-danger",
-                 _lazy("A user who left cannot be reactivated. Their sessions and API tokens end at once.")),
+    StatusAction(
+        UserStatus.SUSPENDED,
+        _lazy("Suspend"),
+        "pause-circle",
+        "outline-warning",
+        _lazy("Suspending ends this user's sessions and API tokens at once."),
+    ),
+    StatusAction(
+        UserStatus.ACTIVE,
+        _lazy("Reactivate"),
+        "play-circle",
+        "outline-success",
+        _lazy("The user can log in again; their API tokens stay revoked."),
+    ),
+    StatusAction(
+        UserStatus.LEFT,
+        _lazy("Mark as left"),
+        "box-arrow-right",
+        "outline-danger",
+        _lazy("A user who left cannot be reactivated. Their sessions and API tokens end at once."),
+    ),
 ]
 
 
@@ -67,16 +82,38 @@ def user_export(request):
     form = UserFilterForm(request.GET or None, viewer=request.user)
     filters = form.selector_filters()
     users = selectors.user_list_for(request.user, **filters)
-    audit.record(actor=request.user, action="org.user.exported",
-                 after={"filters": {key: value for key, value in filters.items() if value}, "rows": users.count()})
-    header = [_("Username"), _("Display name"), _("Employee number"), _("Branch"), _("Team"), _("Position"),
-              _("Mobile phone"), _("Email"), _("Status"), _("Roles"), _("Hire date"), _("Last login")]
+    audit.record(
+        actor=request.user,
+        action="org.user.exported",
+        after={"filters": {key: value for key, value in filters.items() if value}, "rows": users.count()},
+    )
+    header = [
+        _("Username"),
+        _("Display name"),
+        _("Employee number"),
+        _("Branch"),
+        _("Team"),
+        _("Position"),
+        _("Mobile phone"),
+        _("Email"),
+        _("Status"),
+        _("Roles"),
+        _("Hire date"),
+        _("Last login"),
+    ]
 
     def rows():
         for user in users.iterator(chunk_size=500):
             yield [
-                user.username, user.display_name, user.employee_no or "", user.branch or "", user.team or "",
-                user.position, user.phone_masked, user.email, user.get_status_display(),
+                user.username,
+                user.display_name,
+                user.employee_no or "",
+                user.branch or "",
+                user.team or "",
+                user.position,
+                user.phone_masked,
+                user.email,
+                user.get_status_display(),
                 "; ".join(str(role) for role in user.roles.all()),
                 user.hire_date.isoformat() if user.hire_date else "",
                 timezone.localtime(user.last_login).strftime("%Y-%m-%d %H:%M") if user.last_login else "",
@@ -99,13 +136,16 @@ def user_detail(request, pk: int):
     if context["can_manage"]:
         allowed = USER_STATUS_TRANSITIONS[UserStatus(user.status)] if user.pk != actor.pk else set()
         context["status_actions"] = [action for action in STATUS_ACTIONS if action.status in allowed]
-        context["active_tokens"] = ApiToken.objects.filter(user=user, revoked_at__isnull=True,
-                                                           expires_at__gt=timezone.now()).count()
+        context["active_tokens"] = ApiToken.objects.filter(
+            user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        ).count()
         context["open_sessions"] = UserSession.objects.filter(user=user).count()
     if context["can_browse_audit"]:
-        context["events"] = (AuditEvent.objects.visible_to(actor)
-                             .filter(target_type="org.user", target_id=str(user.pk))
-                             .order_by("-seq")[:RECENT_EVENTS])
+        context["events"] = (
+            AuditEvent.objects.visible_to(actor)
+            .filter(target_type="org.user", target_id=str(user.pk))
+            .order_by("-seq")[:RECENT_EVENTS]
+        )
     return render(request, "org/user_detail.html", context)
 
 
@@ -117,10 +157,18 @@ def user_create(request):
         data = form.cleaned_data
         try:
             user = services.user_create(
-                actor=request.user, username=data["username"], display_name=data["display_name"],
-                password=data["password"], branch=data["branch"], team=data["team"], roles=list(data["roles"]),
-                employee_no=data["employee_no"], phone=data["phone"], email=data["email"],
-                position=data["position"], hire_date=data["hire_date"],
+                actor=request.user,
+                username=data["username"],
+                display_name=data["display_name"],
+                password=data["password"],
+                branch=data["branch"],
+                team=data["team"],
+                roles=list(data["roles"]),
+                employee_no=data["employee_no"],
+                phone=data["phone"],
+                email=data["email"],
+                position=data["position"],
+                hire_date=data["hire_date"],
             )
         except ApplicationError as exc:
             apply_error(form, exc)
@@ -154,13 +202,15 @@ def user_status(request, pk: int):
     form = UserStatusForm(posted(request), user=user, initial={"status": request.GET.get("to", "")})
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.user_set_status(actor=request.user, user=user, status=form.cleaned_data["status"],
-                                            reason=form.cleaned_data["reason"])
+            user = services.user_set_status(
+                actor=request.user, user=user, status=form.cleaned_data["status"], reason=form.cleaned_data["reason"]
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
-            messages.success(request, _("“%(user)s” is now %(status)s.")
-                             % {"user": user, "status": user.get_status_display()})
+            messages.success(
+                request, _("“%(user)s” is now %(status)s.") % {"user": user, "status": user.get_status_display()}
+            )
             return redirect("org:user-detail", pk=user.pk)
     return render(request, "org/user_status.html", {"form": form, "subject": user})
 
@@ -176,8 +226,11 @@ def user_roles(request, pk: int):
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
-            messages.success(request, _("The roles of “%(user)s” were updated; they apply from the next page "
-                                        "the user opens.") % {"user": user})
+            messages.success(
+                request,
+                _("The roles of “%(user)s” were updated; they apply from the next page the user opens.")
+                % {"user": user},
+            )
             return redirect("org:user-detail", pk=user.pk)
     return render(request, "org/user_roles.html", {"form": form, "subject": user})
 
@@ -193,12 +246,13 @@ def user_password(request, pk: int):
     form = UserPasswordForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
-            services.user_reset_password(actor=request.user, user=user,
-                                         new_password=form.cleaned_data["new_password"])
+            services.user_reset_password(actor=request.user, user=user, new_password=form.cleaned_data["new_password"])
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
-            messages.success(request, _("The password of “%(user)s” was reset; their sessions and API tokens "
-                                        "have ended.") % {"user": user})
+            messages.success(
+                request,
+                _("The password of “%(user)s” was reset; their sessions and API tokens have ended.") % {"user": user},
+            )
             return redirect("org:user-detail", pk=user.pk)
     return render(request, "org/user_password.html", {"form": form, "subject": user})

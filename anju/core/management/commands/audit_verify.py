@@ -16,8 +16,9 @@ class Command(BaseCommand):
     help = "Check the audit trail's hash chain; report the first edited, deleted or reordered event."
 
     def add_arguments(self, parser):
-        parser.add_argument("--batch-size", type=int, default=2000,
-                            help="Rows read from the database per round trip (default 2000).")
+        parser.add_argument(
+            "--batch-size", type=int, default=2000, help="Rows read from the database per round trip (default 2000)."
+        )
 
     def handle(self, *args, **options):
         with use_context(source="cli"):

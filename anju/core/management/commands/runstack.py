@@ -7,6 +7,7 @@ three as separate services instead (docs/deploy.md).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -17,6 +18,8 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from config.env import env_int
 
 DEMO_USERNAMES = ["agent", "agent2", "agent3", "cs", "lead", "manager", "legal", "finance", "qa", "admin", "auditor"]
 STOP_GRACE_SECONDS = 15
@@ -31,15 +34,21 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return int(value)
+
+
 class Command(BaseCommand):
     help = "Run gunicorn, the task worker and the scheduler together; stop all on Ctrl-C or when one dies."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (default 127.0.0.1).")
         parser.add_argument(
-            "--port", type=int, default=int(os.environ.get("PORT", "8000")), help="Port (default $PORT or 8000)."
+            "--port", type=int, default=env_int("PORT", 8000, minimum=1), help="Port (default $PORT or 8000)."
         )
-        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2).")
+        parser.add_argument("--workers", type=_positive_int, default=2, help="gunicorn workers (default 2).")
 
     def handle(self, *args, host: str, port: int, workers: int, **options):
         manage = str(settings.BASE_DIR / "manage.py")

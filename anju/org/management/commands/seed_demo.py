@@ -50,10 +50,12 @@ class Command(BaseCommand):
     help = "Create a demo company with branches, teams and staff, and print the demo logins."
 
     def add_arguments(self, parser):
-        parser.add_argument("--scale", type=positive_int, default=1,
-                            help="Multiply the volume of generated records (default 1).")
-        parser.add_argument("--if-empty", action="store_true",
-                            help="Do nothing (and succeed) when the database already holds data.")
+        parser.add_argument(
+            "--scale", type=positive_int, default=1, help="Multiply the volume of generated records (default 1)."
+        )
+        parser.add_argument(
+            "--if-empty", action="store_true", help="Do nothing (and succeed) when the database already holds data."
+        )
 
     def handle(self, *args, scale: int, if_empty: bool, verbosity: int, **options):
         if if_empty and demo.database_has_data():
@@ -74,8 +76,13 @@ class Command(BaseCommand):
         self.stdout.write(_("Password for every demo user: %(password)s") % {"password": settings.ANJU_DEMO_PASSWORD})
 
     def _print_logins(self, rows: list[dict[str, str]]) -> None:
-        columns = [("username", _("Username")), ("name", _("Name")), ("role", _("Role")),
-                   ("branch", _("Branch")), ("team", _("Team"))]
+        columns = [
+            ("username", _("Username")),
+            ("name", _("Name")),
+            ("role", _("Role")),
+            ("branch", _("Branch")),
+            ("team", _("Team")),
+        ]
         widths = {key: max(_width(title), *(_width(row[key]) for row in rows)) for key, title in columns}
         self.stdout.write("  ".join(_pad(title, widths[key]) for key, title in columns).rstrip())
         self.stdout.write("  ".join("-" * widths[key] for key, _title in columns))
