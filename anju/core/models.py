@@ -108,3 +108,26 @@ class ScheduledRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job}@{self.slot}"
+
+
+class Notification(models.Model):
+    """An in-app message to one user (e.g. "your customer moved to the public pool")."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    title = models.CharField(_("title"), max_length=120)
+    body = models.TextField(_("message"), blank=True)
+    url = models.CharField(_("link"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("time"), auto_now_add=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_paths = {"owner": "user"}
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "read_at", "-created_at"], name="notification_inbox")]
+
+    def __str__(self) -> str:
+        return self.title

@@ -130,6 +130,7 @@ def ensure_roles() -> None:
         from django.apps import apps
 
         import_module("anju.org.migrations.0002_seed_roles").seed_roles(apps, None)
+        import_module("anju.customers.migrations.0002_grant_role_permissions").grant(apps, None)
 
 
 def make_personas() -> Personas:

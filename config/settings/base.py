@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "anju.core",
     "anju.org",
+    "anju.customers",
 ]
 
 MIDDLEWARE = [
@@ -196,3 +197,7 @@ LOGGING = {
 
 # Only behind a reverse proxy that sets X-Forwarded-For may the client IP be taken from it.
 ANJU_TRUST_PROXY = env_bool("ANJU_TRUST_PROXY", False)
+
+# Customers (issue #3): privacy-policy version recorded with each consent; reveal rate limit.
+ANJU_PRIVACY_POLICY_VERSION = env_str("ANJU_PRIVACY_POLICY_VERSION", "2026.1")
+ANJU_REVEAL_LIMIT_PER_HOUR = env_int("ANJU_REVEAL_LIMIT_PER_HOUR", 20, minimum=1)

@@ -1,0 +1,1 @@
+"""Writes for customers, split by sub-domain: customers, ownership, reception, followups."""

@@ -1,0 +1,331 @@
+"""Customer files: registration (first responder, collision check), edits, stage, consent,
+needs, and revealing protected data (R2.4.1, R3.2.1, R5.2.2, R6.1.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from anju.core import audit
+from anju.core.errors import ApplicationError, Conflict, PermissionDeniedError, ValidationFailed
+from anju.core.permissions import require
+from anju.org.services import require_visible
+
+from ..choices import STAGE_TRANSITIONS, ConsentKind, OwnershipChangeKind, Stage
+from ..models import Consent, Customer, CustomerNeeds, NeedsRevision, OwnershipChange, RevealLog, Tag
+from ..rules import clean_id_number, clean_mobile, id_number_index, phone_index, protection_end
+from ._common import validated_save
+
+CUSTOMER_FIELDS = [
+    "name", "phone", "gender", "source", "stage", "lost_reason", "budget_min", "budget_max", "value_tier",
+    "household_notes", "owner", "team", "branch", "protected_until",
+]  # fmt: skip
+EDITABLE = {"name", "gender", "source", "budget_min", "budget_max", "value_tier", "household_notes"}
+
+
+def duplicate_error(existing: Customer) -> ApplicationError:
+    """The collision (撞单) refusal: names the current owner by display name only."""
+    if existing.in_pool or existing.owner_id is None:
+        return Conflict(
+            "customer.in_pool",
+            _("This phone number belongs to a customer in the public pool of %(branch)s; claim them from the pool.")
+            % {"branch": existing.branch},
+            {"phone": [_("Already registered (public pool).")]},
+        )
+    return Conflict(
+        "customer.duplicate",
+        _("This phone number is already registered; the customer is followed by %(owner)s.")
+        % {"owner": existing.owner},
+        {"phone": [_("Already registered by %(owner)s.") % {"owner": existing.owner}]},
+    )
+
+
+def _set_tags(customer: Customer, names: list[str]) -> None:
+    cleaned = sorted({name.strip()[:30] for name in names if name and name.strip()})
+    tags = [Tag.objects.get_or_create(name=name)[0] for name in cleaned]
+    customer.tags.set(tags)
+
+
+@transaction.atomic
+def customer_register(
+    *,
+    actor,
+    name: str,
+    phone: str,
+    source: str,
+    consent_channel: str,
+    gender: str = "unknown",
+    budget_min: int | None = None,
+    budget_max: int | None = None,
+    value_tier: str = "C",
+    tags: list[str] | tuple = (),
+    household_notes: str = "",
+    id_number: str = "",
+    id_number_consent: bool = False,
+    registered_at: dt.datetime | None = None,
+) -> Customer:
+    """Register a customer; the registering agent becomes the first-responder owner (R6.1.1).
+
+    A phone number already on file is refused naming its owner (撞单) — also when two agents
+    submit at once: the unique blind index lets exactly one insert win.
+    """
+    require(actor, "customers.add_customer")
+    if actor.branch_id is None:
+        raise ValidationFailed("customer.no_branch", _("Your account has no branch; ask an administrator."))
+    digits = clean_mobile(phone)
+    index = phone_index(digits)
+    existing = Customer.objects.select_for_update().select_related("owner", "branch").filter(phone_index=index).first()
+    if existing is not None:
+        raise duplicate_error(existing)
+    if id_number and not id_number_consent:
+        raise ValidationFailed(
+            "customer.id_consent_required",
+            _("Record the customer's separate consent before storing an ID-card number."),
+            {"id_number": [_("Separate consent is required.")]},
+        )
+    now = timezone.now()
+    customer = Customer(
+        name=name.strip(), phone=digits, phone_index=index, phone_last4=digits[-4:], gender=gender, source=source,
+        budget_min=budget_min, budget_max=budget_max, value_tier=value_tier, household_notes=household_notes,
+        owner=actor, team=actor.team, branch=actor.branch, created_by=actor,
+        protected_until=protection_end(actor.branch, start=now), last_contact_at=registered_at or now,
+    )  # fmt: skip
+    if id_number:
+        customer.id_number = clean_id_number(id_number)
+        customer.id_number_index = id_number_index(customer.id_number)
+    try:
+        with transaction.atomic():
+            # The phone's uniqueness is left to the database so a racing insert fails there.
+            validated_save(customer, exclude=["phone_index"])
+    except IntegrityError:
+        # Lost the race: another registration of the same number committed first.
+        existing = Customer.objects.select_related("owner", "branch").filter(phone_index=index).first()
+        if existing is None:
+            raise
+        raise duplicate_error(existing) from None
+    _set_tags(customer, list(tags))
+    version = settings.ANJU_PRIVACY_POLICY_VERSION
+    Consent.objects.create(
+        customer=customer, kind=ConsentKind.PERSONAL_INFO, purpose=_("Property consultation and follow-up"),
+        policy_version=version, channel=consent_channel, granted_at=now, recorded_by=actor,
+    )  # fmt: skip
+    if customer.id_number:
+        Consent.objects.create(
+            customer=customer, kind=ConsentKind.ID_NUMBER, purpose=_("Identity check for reservation and contract"),
+            policy_version=version, channel=consent_channel, granted_at=now, recorded_by=actor,
+        )  # fmt: skip
+    OwnershipChange.objects.create(
+        customer=customer, kind=OwnershipChangeKind.REGISTERED, to_owner=actor, changed_by=actor
+    )
+    audit.record(
+        actor=actor, action="customers.customer.registered", target=customer,
+        after={**audit.model_snapshot(customer, CUSTOMER_FIELDS), "id_number": customer.id_number,
+               "tags": sorted(customer.tags.values_list("name", flat=True))},
+    )  # fmt: skip
+    return customer
+
+
+def _locked(customer: Customer) -> Customer:
+    return Customer.objects.select_for_update().get(pk=customer.pk)
+
+
+@transaction.atomic
+def customer_update(
+    *, actor, customer: Customer, tags: list[str] | None = None, phone: str | None = None, **changes
+) -> Customer:
+    """Edit the file; a new phone number is checked for collisions like a registration."""
+    require(actor, "customers.change_customer")
+    require_visible(actor, customer)
+    customer = _locked(customer)
+    before = {
+        **audit.model_snapshot(customer, CUSTOMER_FIELDS),
+        "tags": sorted(customer.tags.values_list("name", flat=True)),
+    }
+    for name, value in changes.items():
+        if name not in EDITABLE:
+            raise ValueError(f"customer field {name!r} cannot be changed here")
+        setattr(customer, name, value.strip() if isinstance(value, str) else value)
+    if phone is not None and phone.strip():
+        digits = clean_mobile(phone)
+        if digits != customer.phone:
+            index = phone_index(digits)
+            existing = Customer.objects.select_related("owner", "branch").filter(phone_index=index).first()
+            if existing is not None:
+                raise duplicate_error(existing)
+            customer.phone, customer.phone_index, customer.phone_last4 = digits, index, digits[-4:]
+    try:
+        with transaction.atomic():
+            validated_save(customer, exclude=["phone_index"])
+    except IntegrityError:
+        raise duplicate_error(Customer.objects.get(phone_index=customer.phone_index)) from None
+    if tags is not None:
+        _set_tags(customer, tags)
+    after = {
+        **audit.model_snapshot(customer, CUSTOMER_FIELDS),
+        "tags": sorted(customer.tags.values_list("name", flat=True)),
+    }
+    before, after = audit.diff(before, after)
+    if after:
+        audit.record(actor=actor, action="customers.customer.updated", target=customer, before=before, after=after)
+    return customer
+
+
+@transaction.atomic
+def customer_change_stage(*, actor, customer: Customer, to_stage: str, lost_reason: str = "") -> Customer:
+    """Move the customer along the lifecycle; "lost" needs a reason."""
+    require(actor, "customers.change_customer")
+    require_visible(actor, customer)
+    customer = _locked(customer)
+    current, target = Stage(customer.stage), Stage(to_stage)
+    if target not in STAGE_TRANSITIONS[current]:
+        raise Conflict(
+            "customer.bad_stage_change",
+            _("A customer cannot go from “%(from)s” to “%(to)s”.") % {"from": current.label, "to": target.label},
+        )
+    if target == Stage.LOST and not lost_reason.strip():
+        raise ValidationFailed("customer.lost_reason_required", _("Say why the customer was lost."),
+                               {"lost_reason": [_("Required.")]})  # fmt: skip
+    customer.stage = target
+    customer.lost_reason = lost_reason.strip() if target == Stage.LOST else ""
+    customer.save(update_fields=["stage", "lost_reason", "updated_at"])
+    audit.record(actor=actor, action="customers.customer.stage_changed", target=customer,
+                 before={"stage": current.value}, after={"stage": target.value}, reason=customer.lost_reason)  # fmt: skip
+    return customer
+
+
+# --- consent (PIPL) ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def consent_record(*, actor, customer: Customer, kind: str, channel: str, purpose: str = "") -> Consent:
+    """Record a consent with the current privacy-policy version."""
+    require(actor, "customers.change_customer")
+    require_visible(actor, customer)
+    consent = Consent(
+        customer=customer, kind=kind, channel=channel, granted_at=timezone.now(), recorded_by=actor,
+        purpose=purpose.strip() or str(ConsentKind(kind).label), policy_version=settings.ANJU_PRIVACY_POLICY_VERSION,
+    )  # fmt: skip
+    validated_save(consent)
+    audit.record(actor=actor, action="customers.consent.granted", target=customer,
+                 after={"kind": kind, "channel": channel, "policy_version": consent.policy_version})  # fmt: skip
+    return consent
+
+
+@transaction.atomic
+def consent_withdraw(*, actor, consent: Consent, reason: str = "") -> Consent:
+    """Withdraw a consent; withdrawing the ID consent erases the stored ID number (minimum necessary)."""
+    require(actor, "customers.change_customer")
+    require_visible(actor, consent.customer)
+    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    if consent.withdrawn_at is not None:
+        raise Conflict("consent.already_withdrawn", _("This consent was already withdrawn."))
+    consent.withdrawn_at = timezone.now()
+    consent.save(update_fields=["withdrawn_at"])
+    if consent.kind == ConsentKind.ID_NUMBER:
+        Customer.objects.filter(pk=consent.customer_id).update(id_number="", id_number_index="")
+    audit.record(actor=actor, action="customers.consent.withdrawn", target=consent.customer,
+                 after={"kind": consent.kind}, reason=reason)  # fmt: skip
+    return consent
+
+
+def _has_active_consent(customer: Customer, kind: str) -> bool:
+    return customer.consents.filter(kind=kind, withdrawn_at__isnull=True).exists()
+
+
+@transaction.atomic
+def customer_set_id_number(*, actor, customer: Customer, id_number: str) -> Customer:
+    """Store an ID-card number — only after a separate, unwithdrawn ID consent."""
+    require(actor, "customers.change_customer")
+    require_visible(actor, customer)
+    customer = _locked(customer)
+    if not _has_active_consent(customer, ConsentKind.ID_NUMBER):
+        raise ValidationFailed("customer.id_consent_required",
+                               _("Record the customer's separate consent before storing an ID-card number."),
+                               {"id_number": [_("Separate consent is required.")]})  # fmt: skip
+    value = clean_id_number(id_number)
+    before = customer.id_number
+    customer.id_number, customer.id_number_index = value, id_number_index(value)
+    customer.save(update_fields=["id_number", "id_number_index", "updated_at"])
+    audit.record(actor=actor, action="customers.customer.id_number_set", target=customer,
+                 before={"id_number": before}, after={"id_number": value})  # fmt: skip
+    return customer
+
+
+# --- needs (R2.3.1) ---------------------------------------------------------------------------
+
+NEEDS_FIELDS = [
+    "purpose", "usage", "districts", "environment", "community", "needs_school", "needs_hospital", "needs_transit",
+    "needs_commerce", "rooms_min", "rooms_max", "floor_min", "floor_max", "orientation", "area_min", "area_max",
+    "price_min", "price_max", "payment", "notes",
+]  # fmt: skip
+RANGES = [("rooms_min", "rooms_max"), ("floor_min", "floor_max"), ("area_min", "area_max"), ("price_min", "price_max")]
+
+
+@transaction.atomic
+def needs_update(*, actor, customer: Customer, **values) -> CustomerNeeds:
+    """Save the needs questionnaire; each change is kept as a revision (changing needs, R2.4.1)."""
+    require(actor, "customers.change_customer")
+    require_visible(actor, customer)
+    _locked(customer)
+    needs = CustomerNeeds.objects.filter(customer=customer).first() or CustomerNeeds(
+        customer=customer, updated_by=actor
+    )
+    before = audit.model_snapshot(needs, NEEDS_FIELDS) if needs.pk else {}
+    for name, value in values.items():
+        if name not in NEEDS_FIELDS:
+            raise ValueError(f"needs field {name!r} does not exist")
+        setattr(needs, name, value)
+    errors = {
+        low: [_("The lower bound is above the upper bound.")]
+        for low, high in RANGES
+        if getattr(needs, low) is not None
+        and getattr(needs, high) is not None
+        and getattr(needs, low) > getattr(needs, high)
+    }
+    if errors:
+        raise ValidationFailed("needs.bad_range", _("A range is reversed."), errors)
+    needs.updated_by = actor
+    validated_save(needs)
+    after = audit.model_snapshot(needs, NEEDS_FIELDS)
+    changed_before, changed_after = audit.diff(before, after)
+    if changed_after:
+        NeedsRevision.objects.create(customer=customer, before=changed_before, after=changed_after, changed_by=actor)
+        audit.record(actor=actor, action="customers.needs.updated", target=customer,
+                     before=changed_before, after=changed_after)  # fmt: skip
+    return needs
+
+
+# --- revealing protected data (R5.2.2) ------------------------------------------------------
+
+
+@transaction.atomic
+def customer_reveal(*, actor, customer: Customer, field: str, reason: str) -> str:
+    """Return the full phone or ID number: needs the permission, a typed reason, and stays under the rate limit."""
+    if not actor.has_perm("customers.reveal_customer_contact"):
+        raise PermissionDeniedError("customer.reveal_denied", _("You may not see full contact details."))
+    require_visible(actor, customer)
+    if field not in ("phone", "id_number"):
+        raise ValidationFailed("customer.reveal_field", _("Only the phone or the ID-card number can be revealed."))
+    reason = (reason or "").strip()
+    if len(reason) < 2:
+        raise ValidationFailed("customer.reveal_reason_required", _("Type the reason you need the full number."),
+                               {"reason": [_("A reason is required.")]})  # fmt: skip
+    window_start = timezone.now() - dt.timedelta(hours=1)
+    limit = settings.ANJU_REVEAL_LIMIT_PER_HOUR
+    if RevealLog.objects.filter(revealed_by=actor, revealed_at__gte=window_start).count() >= limit:
+        raise ApplicationError(
+            "customer.reveal_rate_limited",
+            _("You have revealed %(limit)s numbers in the last hour; try again later.") % {"limit": limit},
+            status=429,
+        )
+    value = getattr(customer, field)
+    if not value:
+        raise ValidationFailed("customer.reveal_empty", _("Nothing is stored for this field."))
+    RevealLog.objects.create(customer=customer, field=field, reason=reason[:200], revealed_by=actor)
+    audit.record(actor=actor, action="customers.customer.revealed", target=customer,
+                 after={"field": field}, reason=reason)  # fmt: skip
+    return value
