@@ -179,3 +179,7 @@ def require_perm(request, perm: str) -> None:
 from anju.org.api import router as org_router  # noqa: E402
 
 api.add_router("/", org_router)
+
+from anju.customers.api import router as customers_router  # noqa: E402
+
+api.add_router("/", customers_router)

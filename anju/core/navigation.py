@@ -20,6 +20,14 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem(_("Home"), "home", "house"),
+    NavItem(_("Reception desk"), "customers:reception-home", "door-open", "customers.view_visit", _("Customers")),
+    NavItem(_("Customers"), "customers:customer-list", "person-lines-fill", "customers.view_customer", _("Customers")),
+    NavItem(_("Public pool"), "customers:pool-list", "people", "customers.add_customer", _("Customers")),
+    NavItem(
+        _("My follow-ups"), "customers:followup-list", "calendar-check", "customers.change_customer", _("Customers")
+    ),
+    NavItem(_("Team follow-ups"), "customers:followup-team", "alarm", "customers.transfer_customer", _("Customers")),
+    NavItem(_("Feedback"), "customers:feedback-list", "chat-left-text", "customers.view_customer", _("Customers")),
     NavItem(_("Users"), "org:user-list", "people", "org.view_user", _("Organisation")),
     NavItem(_("Teams"), "org:team-list", "diagram-3", "org.view_team", _("Organisation")),
     NavItem(_("Branches"), "org:branch-list", "building", "org.view_branch", _("Organisation")),

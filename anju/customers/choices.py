@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Gender(models.TextChoices):
@@ -22,7 +23,7 @@ class Source(models.TextChoices):
 
 
 class Stage(models.TextChoices):
-    LEAD = "lead", _("Lead")
+    LEAD = "lead", pgettext_lazy("customer stage", "Lead")  # "Lead" alone is the team-lead role
     VISITED = "visited", _("Visited")
     INTENTION = "intention", _("Intention")
     RESERVED = "reserved", _("Reserved")

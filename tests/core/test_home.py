@@ -192,17 +192,58 @@ def test_branch_manager_sees_active_branch_staff(login, p):
 # --- sales agent ----------------------------------------------------------------------------
 
 
-def test_agent_home_shows_todays_work_without_invented_numbers(login, p):
+def test_agent_home_shows_todays_work_from_the_database(login, p):
     response = login(p.agent).get(reverse("home"), headers=EN)
     html = response.content.decode()
     assert "Today&#x27;s work" in html or "Today's work" in html
     assert "滨江一组 · 滨江案场" in html
-    assert 'data-testid="pending-followups-due"' in html
-    assert 'data-testid="pending-reception-queue"' in html
-    assert html.count("Available when customer records are enabled") == 2
+    for key in ("followups-today", "followups-overdue", "followups-upcoming", "visits-today"):
+        assert stat(response, key) == 0
+    assert 'data-testid="pending-followups-due"' not in html
+    assert reverse("customers:reception-desk", args=[p.branch_a.pk]) in html
+    assert reverse("customers:followup-list") in html
     # No organisation or security figures for an agent.
     for key in ("users-active", "users-suspended", "events-today", "locked-logins"):
         assert not has_stat(response, key)
+
+
+def _customer_work(p, batch: int = 0) -> None:
+    """Customers, visits and follow-ups in branch A (agent: 2, agent2: 1) and branch B (agent3: 1)."""
+    from anju.customers.models import FollowUpTask, Visit
+    from anju.customers.services.customers import customer_register
+
+    now = timezone.now()
+    for number, agent in enumerate([p.agent, p.agent, p.agent2, p.agent3], start=1):
+        customer = customer_register(actor=agent, name=f"客户{number}", phone=f"137{batch:04d}{number:04d}",
+                                     source="walk_in", consent_channel="face_to_face")  # fmt: skip
+        FollowUpTask.objects.create(
+            customer=customer, assignee=agent, title="Follow-up", due_at=now - timedelta(hours=number)
+        )
+        Visit.objects.create(customer=customer, branch=customer.branch, arrived_at=now - timedelta(minutes=10 * number),
+                             is_first_visit=True, assigned_to=agent, registered_by=agent)  # fmt: skip
+
+
+def test_branch_manager_sees_customers_visits_and_overdue_follow_ups(login, p):
+    _customer_work(p)
+    response = login(p.manager).get(reverse("home"), headers=EN)
+    html = response.content.decode()
+
+    assert stat(response, "visits-today") == 3  # branch B's visit is not theirs
+    assert stat(response, "visits-waiting-long") == 2  # arrived 20 and 30 minutes ago, still waiting
+    assert "Waiting over 15 min now" in html
+    assert stat(response, "branch-followups-overdue") == 3
+    assert re.search(r'data-testid="stage-lead">3<', html)
+    assert re.search(r'data-testid="overdue-agent">2<', html) and re.search(r'data-testid="overdue-agent2">1<', html)
+    assert reverse("customers:branch-settings", args=[p.branch_a.pk]) in html
+
+
+def test_team_lead_sees_overdue_follow_ups_of_their_team_only(login, p):
+    _customer_work(p)
+    response = login(p.lead).get(reverse("home"), headers=EN)
+    html = response.content.decode()
+    assert stat(response, "team-followups-overdue") == 2
+    assert re.search(r'data-testid="overdue-agent">2<', html)
+    assert 'data-testid="overdue-agent2"' not in html
 
 
 def test_agent_sees_own_logins_in_the_last_seven_days_and_active_tokens(p, client):
@@ -239,10 +280,12 @@ def test_home_page_is_in_chinese_by_default(login, p):
     assert response.context["LANGUAGE_CODE"] == "zh-hans"
 
 
-@pytest.mark.parametrize("persona", ["admin", "manager", "agent"])
+@pytest.mark.parametrize("persona", ["admin", "manager", "lead", "agent", "cs"])
 def test_home_query_count_is_bounded(login, p, persona, django_assert_max_num_queries):
     for _ in range(30):
         audit.record(actor=p.admin, action="core.test.done")
+    for batch in range(3):
+        _customer_work(p, batch)
     client = login(getattr(p, persona))
     client.get(reverse("home"))
     with django_assert_max_num_queries(22):

@@ -67,8 +67,9 @@ def test_each_job_is_enqueued_again_only_when_its_next_slot_starts(db_tasks):
     later_same_hour = jobs.enqueue_due(now=NOON + timedelta(minutes=50))
     next_hour = jobs.enqueue_due(now=NOON + timedelta(hours=1))
 
-    assert later_same_hour == []
-    assert [run.job for run in next_hour] == ["core.verify_audit_chain"]
+    # Other apps' jobs have their own periods (e.g. every 5 minutes); here the kernel's two count.
+    assert [run.job for run in later_same_hour if run.job.startswith("core.")] == []
+    assert [run.job for run in next_hour if run.job.startswith("core.")] == ["core.verify_audit_chain"]
     assert ScheduledRun.objects.filter(job="core.clear_expired_sessions").count() == 1
 
 

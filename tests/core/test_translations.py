@@ -62,9 +62,14 @@ def _brace_placeholders(text: str) -> set[str]:
     return {match.group(0) for match in BRACE.finditer(text)}
 
 
+def _key(message: Message) -> tuple[str | None, str]:
+    """What gettext looks a message up by: its context and its (singular) msgid."""
+    return message.context, _ids(message)[0]
+
+
 def _where(message: Message) -> str:
-    first = message.id[0] if message.pluralizable else message.id
-    return f"line {message.lineno}: {first!r}"
+    context, msgid = _key(message)
+    return f"line {message.lineno}: {msgid!r}" + (f" (context {context!r})" if context else "")
 
 
 # --- the .po file itself -------------------------------------------------------------------------
@@ -80,7 +85,7 @@ def test_header_declares_simplified_chinese_with_one_plural_form(catalogue):
 
 
 def test_catalogue_is_not_empty(catalogue):
-    ids = {message.id if not message.pluralizable else message.id[0] for message in _entries(catalogue)}
+    ids = {_ids(message)[0] for message in _entries(catalogue)}
     assert len(ids) > 300
     assert {"Home", "Audit trail", "Log in", "Data scope", "Sales agent"} <= ids
 
@@ -181,13 +186,9 @@ def test_catalogue_covers_every_translatable_string(tmp_path, monkeypatch):
         call_command("makemessages", locale=["zh_Hans"], no_obsolete=True, no_location=True, verbosity=0)
     with copied_po.open("rb") as handle:
         fresh = read_po(handle, locale="zh_Hans")
-    known = {message.id if not message.pluralizable else message.id[0] for message in _entries(_read_catalogue())}
-    new = sorted(
-        message.id if not message.pluralizable else message.id[0]
-        for message in _entries(fresh)
-        if (message.id if not message.pluralizable else message.id[0]) not in known
-    )
-    assert not new, "strings missing from the zh_Hans catalogue:\n" + "\n".join(map(repr, new))
+    known = {_key(message) for message in _entries(_read_catalogue())}
+    new = sorted((_key(message) for message in _entries(fresh) if _key(message) not in known), key=str)
+    assert not new, "strings missing from the zh_Hans catalogue (context, msgid):\n" + "\n".join(map(repr, new))
 
 
 # --- the compiled catalogue is what Django serves -------------------------------------------------

@@ -14,9 +14,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def branch_user_admin(p):
-    """A user administrator of branch A only: manage_users, branch scope, no manage_roles."""
+    """A user administrator of branch A only: a team lead's rights plus manage_users, branch scope."""
     role = Role.objects.create(code="branch_user_admin", name="Branch user admin", data_scope="branch")
-    role.permissions.set(Permission.objects.filter(codename__in=["view_user", "view_team", "manage_users"]))
+    lead_permissions = Role.objects.get(code="team_lead").permissions.all()
+    role.permissions.set([*lead_permissions, Permission.objects.get(codename="manage_users")])
     return UserFactory(username="badmin", branch=p.branch_a, roles=["branch_user_admin"])
 
 

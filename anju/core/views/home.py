@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from anju.core.models import AuditEvent
 from anju.core.scoping import scope_of
+from anju.customers import selectors_followups as customer_numbers
 from anju.org.choices import RoleCode, UserStatus
 from anju.org.models import ApiToken, Branch, Team, User
 
@@ -93,4 +94,14 @@ def home(request):
             .select_related("team")
             .order_by("team__name", "username")[:20]
         )
+    # Customer work of the role (aggregates and lists of at most a few rows: bounded queries).
+    context["now"] = now
+    if role == "sales_agent":
+        context.update(customer_numbers.agent_home(user, now))
+    elif role == "team_lead":
+        context.update(customer_numbers.lead_home(user, now))
+    elif role == "branch_manager":
+        context.update(customer_numbers.manager_home(user, now))
+    elif role == "customer_service":
+        context.update(customer_numbers.cs_home(user, now))
     return render(request, "home/home.html", context)

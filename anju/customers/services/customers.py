@@ -78,7 +78,13 @@ def customer_register(
         raise ValidationFailed("customer.no_branch", _("Your account has no branch; ask an administrator."))
     digits = clean_mobile(phone)
     index = phone_index(digits)
-    existing = Customer.objects.select_for_update().select_related("owner", "branch").filter(phone_index=index).first()
+    # of=("self",): PostgreSQL cannot lock the nullable side of the owner join.
+    existing = (
+        Customer.objects.select_for_update(of=("self",))
+        .select_related("owner", "branch")
+        .filter(phone_index=index)
+        .first()
+    )
     if existing is not None:
         raise duplicate_error(existing)
     if id_number and not id_number_consent:
@@ -179,6 +185,10 @@ def customer_change_stage(*, actor, customer: Customer, to_stage: str, lost_reas
     """Move the customer along the lifecycle; "lost" needs a reason."""
     require(actor, "customers.change_customer")
     require_visible(actor, customer)
+    if to_stage not in Stage.values:
+        raise ValidationFailed(
+            "customer.bad_stage", _("Choose a stage from the list."), {"to_stage": [_("Unknown stage.")]}
+        )
     customer = _locked(customer)
     current, target = Stage(customer.stage), Stage(to_stage)
     if target not in STAGE_TRANSITIONS[current]:
@@ -205,6 +215,8 @@ def consent_record(*, actor, customer: Customer, kind: str, channel: str, purpos
     """Record a consent with the current privacy-policy version."""
     require(actor, "customers.change_customer")
     require_visible(actor, customer)
+    if kind not in ConsentKind.values:
+        raise ValidationFailed("consent.bad_kind", _("Choose what the consent is for."), {"kind": [_("Unknown kind.")]})
     consent = Consent(
         customer=customer, kind=kind, channel=channel, granted_at=timezone.now(), recorded_by=actor,
         purpose=purpose.strip() or str(ConsentKind(kind).label), policy_version=settings.ANJU_PRIVACY_POLICY_VERSION,

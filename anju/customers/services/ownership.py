@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,7 +25,8 @@ from ..rules import protection_end, settings_for
 
 
 def _locked(customer: Customer) -> Customer:
-    return Customer.objects.select_for_update().select_related("owner", "branch").get(pk=customer.pk)
+    # of=("self",): PostgreSQL cannot lock the nullable side of the owner join.
+    return Customer.objects.select_for_update(of=("self",)).select_related("owner", "branch").get(pk=customer.pk)
 
 
 def _customer_url(customer: Customer) -> str:
@@ -81,8 +83,14 @@ def protection_extend(customer: Customer, *, at: dt.datetime | None = None) -> N
         return
     new_end = protection_end(customer.branch, start=at)
     if customer.protected_until is None or new_end > customer.protected_until:
-        Customer.objects.filter(pk=customer.pk).update(protected_until=new_end, last_contact_at=at or timezone.now())
-        customer.protected_until = new_end
+        # Compared again in SQL: a stale copy must not shorten what a concurrent extension wrote.
+        extended = (
+            Customer.objects.filter(pk=customer.pk, in_pool=False, owner__isnull=False)
+            .filter(Q(protected_until__isnull=True) | Q(protected_until__lt=new_end))
+            .update(protected_until=new_end, last_contact_at=at or timezone.now())
+        )
+        if extended:
+            customer.protected_until = new_end
 
 
 def pool_release_lapsed(*, now: dt.datetime | None = None, batch_size: int = 500) -> int:
@@ -101,7 +109,7 @@ def pool_release_lapsed(*, now: dt.datetime | None = None, batch_size: int = 500
     for pk in due_ids:
         with transaction.atomic():
             customer = (
-                Customer.objects.select_for_update(skip_locked=True)
+                Customer.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("owner")
                 .filter(pk=pk, in_pool=False, owner__isnull=False, protected_until__lt=now)
                 .first()

@@ -1,3 +1,156 @@
-"""(being written)"""
+"""The customer list (search, filters, sort, HTMX rows) and its masked CSV / XLSX export."""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import FileResponse
+from django.shortcuts import render
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from anju.core import audit
+from anju.org.views._common import csv_response, page_of, wants_partial
+
+from ..forms_list import CustomerFilterForm
+from ..models import Customer
+from ..selectors import customer_list_for, search_for_audit
+
+VIEW = "customers.view_customer"
+EXPORT = "customers.export_customer"
+# A protection end closer than this is shown in red: the owner must follow up now.
+PROTECTION_WARNING = dt.timedelta(days=3)
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def customer_list(request):
+    form = CustomerFilterForm(request.GET or None, viewer=request.user)
+    page = page_of(request, customer_list_for(request.user, **form.selector_filters()))
+    now = timezone.now()
+    context = {"form": form, "page_obj": page, "now": now, "protection_warning_at": now + PROTECTION_WARNING}
+    template = "customers/partials/_customer_rows.html" if wants_partial(request) else "customers/customer_list.html"
+    return render(request, template, context)
+
+
+def _export_header() -> list[str]:
+    return [
+        _("Name"),
+        _("Mobile phone"),
+        _("Stage"),
+        _("Source channel"),
+        _("Value tier"),
+        _("Budget (10k CNY)"),
+        _("Owner"),
+        _("Team"),
+        _("Branch"),
+        _("Tags"),
+        _("Protected until"),
+        _("Registered at"),
+    ]
+
+
+def _budget(customer: Customer) -> str:
+    low, high = customer.budget_min, customer.budget_max
+    if low is not None and high is not None:
+        return f"{low}–{high}"
+    if low is not None:
+        return f"≥{low}"
+    if high is not None:
+        return f"≤{high}"
+    return ""
+
+
+def _local(value: dt.datetime | None) -> dt.datetime | None:
+    """Shown in Asia/Shanghai; spreadsheets have no time zones, so the value is made naive."""
+    return timezone.localtime(value).replace(tzinfo=None, microsecond=0) if value else None
+
+
+def _export_rows(customers) -> Iterator[list]:
+    """One row per customer; the phone is always masked (revealing is one customer at a time)."""
+    for customer in customers.iterator(chunk_size=500):
+        yield [
+            customer.name,
+            customer.phone_masked,
+            customer.get_stage_display(),
+            customer.get_source_display(),
+            customer.value_tier,
+            _budget(customer),
+            str(customer.owner) if customer.owner else "",
+            str(customer.team) if customer.team else "",
+            str(customer.branch),
+            "; ".join(tag.name for tag in customer.tags.all()),
+            _local(customer.protected_until),
+            _local(customer.created_at),
+        ]
+
+
+def _csv_value(value):
+    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, dt.datetime) else value
+
+
+def _xlsx_response(header: list[str], rows: Iterator[list]) -> FileResponse:
+    """A write-only workbook (constant memory) spooled to a temporary file, then streamed."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("Customers"))
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def header_cell(text: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font = bold
+        return cell
+
+    def cell(value) -> WriteOnlyCell:
+        written = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, dt.datetime):
+            written.number_format = "yyyy-mm-dd hh:mm"
+        elif isinstance(value, str):
+            written.data_type = "s"  # text stays text: "=…" is never stored as a formula
+        return written
+
+    sheet.append([header_cell(text) for text in header])
+    for row in rows:
+        sheet.append([cell(value) for value in row])
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
+    workbook.save(spool)
+    spool.seek(0)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    return FileResponse(spool, as_attachment=True, filename=f"anju-customers-{stamp}.xlsx", content_type=XLSX_TYPE)
+
+
+@login_required
+@permission_required([VIEW, EXPORT], raise_exception=True)
+def customer_export(request):
+    """The list as CSV (default) or XLSX with the page's filters; masked, scoped and audited."""
+    file_format = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
+    form = CustomerFilterForm(request.GET or None, viewer=request.user)
+    filters = form.selector_filters()
+    customers = customer_list_for(request.user, **filters)
+    recorded = {key: value for key, value in filters.items() if value and key != "sort"}
+    if "search" in recorded:
+        recorded["search"] = search_for_audit(recorded["search"])
+    audit.record(
+        actor=request.user,
+        action="customers.customer.exported",
+        after={"format": file_format, "filters": recorded, "rows": customers.count()},
+    )
+    header = _export_header()
+    if file_format == "xlsx":
+        return _xlsx_response(header, _export_rows(customers))
+    return csv_response("customers", header, ([_csv_value(value) for value in row] for row in _export_rows(customers)))
+
+
+urlpatterns = [
+    path("", customer_list, name="customer-list"),
+    path("export/", customer_export, name="customer-export"),
+]
