@@ -350,6 +350,8 @@ class Visit(models.Model):
         indexes = [
             models.Index(fields=["branch", "status", "arrived_at"], name="visit_desk"),
             models.Index(fields=["customer", "-arrived_at"], name="visit_customer"),
+            # The follow-up job looks for recent first visits across all branches.
+            models.Index(fields=["is_first_visit", "arrived_at"], name="visit_first_recent"),
         ]
 
     def __str__(self) -> str:

@@ -341,6 +341,7 @@ SEED_STEPS: list[SeedStep | str] = [
     seed_org,
     seed_demo_logins,
     seed_staff,
+    "anju.customers.demo.seed_customers",
 ]
 
 

@@ -1,0 +1,68 @@
+"""Browser: a visitor registered at the desk is received, a communication is recorded, and the
+first-visit follow-up appears on the agent's follow-up page (issue #3, R2.1, R2.4.2, R6.1.1)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from anju.core.testing import PASSWORD, make_personas
+from anju.customers.models import Communication, Customer, FollowUpTask
+from anju.customers.services import reception
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def people(transactional_db):
+    personas = make_personas()
+    reception.roster_set(actor=personas.lead, branch=personas.branch_a, day=reception.rotation_day(),
+                         agents=[personas.agent])  # fmt: skip
+    return personas
+
+
+def log_in(page, username):
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("[data-testid=login-submit]")
+    expect(page.locator("[data-testid=sidebar]")).to_be_attached()
+
+
+def test_desk_registration_reception_communication_and_follow_up(page, people):
+    log_in(page, "agent")
+    page.goto("/customers/reception/")
+    expect(page.locator("[data-testid=rotation-queue]")).to_contain_text("李置业")
+    expect(page.locator("[data-testid=next-agent]")).to_be_visible()
+
+    form = page.locator("[data-testid=visit-register-form]")
+    form.locator("input[name=phone]").fill("139 8765 4321")
+    form.locator("input[name=name]").fill("王女士")
+    form.locator("input[name=party_size]").fill("2")
+    form.locator("button[type=submit]").click()
+
+    page.locator("[data-testid=visit-start]").first.click()
+    expect(page.locator("[data-testid=in-reception-visitor]")).to_contain_text("王女士")
+    # The phone is masked on the desk.
+    expect(page.locator("[data-testid=desk-board]")).not_to_contain_text("13987654321")
+    page.locator("[data-testid=visit-end]").first.click()
+    page.locator("[data-testid=visit-end-form] textarea").first.fill("区位、配套、价格依次介绍，参观样板间")
+    page.click("[data-testid=visit-end-submit]")
+    expect(page.locator("[data-testid=finished-visitor]")).to_contain_text("王女士")
+
+    page.locator("[data-testid=record-communication]").first.click()
+    comm = page.locator("[data-testid=communication-form]")
+    comm.locator("textarea[name=summary]").fill("面对面介绍三居室户型，客户关注学区")
+    comm.locator("textarea[name=info_core]").fill("总价、首付比例、交房时间")
+    comm.locator("input[name=customer_confirmed]").check()
+    comm.locator("input[name=next_step]").fill("三天内电话确认二次到访时间")
+    comm.locator("button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/customers/\d+/$"))
+
+    customer = Customer.objects.get(name="王女士")
+    assert customer.owner == people.agent
+    assert Communication.objects.filter(customer=customer, customer_confirmed=True).count() == 1
+    assert FollowUpTask.objects.filter(customer=customer, plan="first_visit").count() == 3
+
+    page.goto("/customers/followups/?tab=upcoming")
+    expect(page.locator("[data-testid=followup-table]")).to_contain_text("王女士")
