@@ -121,8 +121,11 @@ def _todays_desk(ctx, desk: User, branch) -> None:
     reception.visit_end_reception(
         actor=finished.assigned_to, visit=finished, presented="样板间、沙盘", questions="车位配比"
     )
+    Visit.objects.filter(pk=finished.pk).update(
+        reception_started_at=now - dt.timedelta(minutes=113), reception_ended_at=now - dt.timedelta(minutes=62)
+    )
     receiving = reception.visit_register(actor=desk, branch=branch, phone=ctx.unique_phone(), name=ctx.faker.name(),
-                                         arrived_at=now - dt.timedelta(minutes=25))  # fmt: skip
+                                         arrived_at=now - dt.timedelta(minutes=12))  # fmt: skip
     reception.visit_start_reception(actor=receiving.assigned_to, visit=receiving)
     reception.visit_register(actor=desk, branch=branch, phone=ctx.unique_phone(), name=ctx.faker.name(),
                              party_size=2, arrived_at=now - dt.timedelta(minutes=20))  # fmt: skip

@@ -473,12 +473,9 @@ def visit_start_reception(*, actor, visit: Visit) -> Visit:
 
 
 def _enqueue_followups() -> None:
-    try:
-        from anju.customers.tasks import followups_generate
-    except ImportError:
-        # The follow-up job is written in anju/customers/tasks.py alongside this module; until
-        # it exists there is nothing to start, and the periodic run will catch up later anyway.
-        return
+    # Imported here: tasks.py imports the services, so a module-level import would be circular.
+    from anju.customers.tasks import followups_generate
+
     followups_generate.enqueue()
 
 

@@ -11,7 +11,7 @@ import math
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -45,14 +45,6 @@ TRANSFER = "customers.transfer_customer"
 REVISIONS_SHOWN = 50
 
 
-def optional_url(name: str, *args) -> str | None:
-    """The URL of a page another module provides, or None while it does not exist (the link is hidden)."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return None
-
-
 def _posted(request):
     return request.POST if request.method == "POST" else None
 
@@ -65,12 +57,12 @@ def _back_to(request, customer: Customer):
     """The file again — or, when the action took it out of the user's scope, the pool or the home page."""
     if Customer.objects.visible_to(request.user).filter(pk=customer.pk).exists():
         return redirect("customers:customer-detail", pk=customer.pk)
-    return redirect(optional_url("customers:pool-list") or reverse("home"))
+    return redirect(reverse("customers:pool-list"))
 
 
 def _action_page(request, customer: Customer, form, **context):
     """The shared page of the small per-customer forms (stage, transfer, release, consent, ID number)."""
-    context.setdefault("list_url", optional_url("customers:customer-list"))
+    context.setdefault("list_url", reverse("customers:customer-list"))
     return render(request, "customers/customer_action.html", {"customer": customer, "form": form, **context})
 
 
@@ -90,7 +82,7 @@ def customer_register(request):
             messages.success(request, _("%(name)s was registered; you are the owner.") % {"name": customer.name})
             return redirect("customers:customer-detail", pk=customer.pk)
     return render(
-        request, "customers/customer_form.html", {"form": form, "list_url": optional_url("customers:customer-list")}
+        request, "customers/customer_form.html", {"form": form, "list_url": reverse("customers:customer-list")}
     )
 
 
@@ -110,7 +102,7 @@ def customer_edit(request, pk: int):
     return render(
         request,
         "customers/customer_form.html",
-        {"form": form, "customer": customer, "list_url": optional_url("customers:customer-list")},
+        {"form": form, "customer": customer, "list_url": reverse("customers:customer-list")},
     )
 
 
@@ -193,10 +185,10 @@ def customer_detail(request, pk: int):
         "stage_form": stage_form if stage_form is not None and stage_form.fields["to_stage"].choices else None,
         "is_lost": customer.stage == Stage.LOST,
         "timeline": timeline_for(customer, request.user),
-        "communication_url": optional_url("customers:communication-create", customer.pk),
-        "feedback_url": optional_url("customers:feedback-create", customer.pk),
+        "communication_url": reverse("customers:communication-create", args=[customer.pk]),
+        "feedback_url": reverse("customers:feedback-create", args=[customer.pk]),
         "budget": _range(customer.budget_min, customer.budget_max, _("×10k CNY")),
-        "list_url": optional_url("customers:customer-list"),
+        "list_url": reverse("customers:customer-list"),
     }
     return render(request, "customers/customer_detail.html", context)
 
@@ -364,7 +356,7 @@ def customer_needs(request, pk: int):
             "customer": customer,
             "form": form,
             "revisions": revisions,
-            "list_url": optional_url("customers:customer-list"),
+            "list_url": reverse("customers:customer-list"),
         },
     )
 
