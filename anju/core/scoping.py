@@ -19,11 +19,12 @@ from django.db import models
 from django.db.models import Q
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Scope(models.TextChoices):
     OWN = "own", _("Own records")
-    TEAM = "team", _("Team")
+    TEAM = "team", pgettext_lazy("data scope", "Team")
     BRANCH = "branch", _("Branch and sub-branches")
     ALL = "all", _("Everything")
 

@@ -53,8 +53,25 @@ class PermissionChoiceField(forms.ModelMultipleChoiceField):
     widget = forms.CheckboxSelectMultiple
 
     def label_from_instance(self, obj: Permission) -> str:
-        # Permission names are stored in English; the catalogue translates them on display.
-        return gettext(obj.name)
+        return permission_label(obj)
+
+
+DEFAULT_ACTIONS = {
+    "add": _("Can add %(model)s"),
+    "change": _("Can change %(model)s"),
+    "delete": _("Can delete %(model)s"),
+    "view": _("Can view %(model)s"),
+}
+
+
+def permission_label(permission: Permission) -> str:
+    """Permission names are stored in English: Django's "Can add <model>" ones are rebuilt from
+    the translated model name, custom ones are catalogue msgids translated here."""
+    action, _sep, model_name = permission.codename.partition("_")
+    model = permission.content_type.model_class()
+    if action in DEFAULT_ACTIONS and model is not None and model_name == model._meta.model_name:
+        return DEFAULT_ACTIONS[action] % {"model": model._meta.verbose_name}
+    return gettext(permission.name)
 
 
 def visible_branches(viewer: User, *, active_only: bool = True):

@@ -11,7 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from anju.core.errors import ApplicationError
@@ -24,8 +24,8 @@ from .signals import remember_session
 
 class LoginForm(AuthenticationForm):
     error_messages = {
-        "invalid_login": _lazy("The username or password is not correct. Note that both are case-sensitive."),
-        "inactive": _lazy("This account is suspended. Please contact your administrator."),
+        "invalid_login": gettext_lazy("The username or password is not correct. Note that both are case-sensitive."),
+        "inactive": gettext_lazy("This account is suspended. Please contact your administrator."),
     }
 
     def __init__(self, *args, **kwargs):
@@ -68,15 +68,15 @@ def lockout_response(request, original_response=None, credentials=None, *args, *
 
 class PasswordChangeForm(forms.Form):
     old_password = forms.CharField(
-        label=_lazy("Current password"), widget=forms.PasswordInput(attrs={"class": "form-control"})
+        label=gettext_lazy("Current password"), widget=forms.PasswordInput(attrs={"class": "form-control"})
     )
     new_password = forms.CharField(
-        label=_lazy("New password"),
+        label=gettext_lazy("New password"),
         widget=forms.PasswordInput(attrs={"class": "form-control"}),
-        help_text=_lazy("At least 10 characters; not a common or all-digit password."),
+        help_text=gettext_lazy("At least 10 characters; not a common or all-digit password."),
     )
     confirm = forms.CharField(
-        label=_lazy("Repeat the new password"), widget=forms.PasswordInput(attrs={"class": "form-control"})
+        label=gettext_lazy("Repeat the new password"), widget=forms.PasswordInput(attrs={"class": "form-control"})
     )
 
     def clean(self):
@@ -108,9 +108,9 @@ def password_change(request):
 
 class TokenForm(forms.Form):
     name = forms.CharField(
-        label=_lazy("Token name"),
+        label=gettext_lazy("Token name"),
         max_length=60,
-        widget=forms.TextInput(attrs={"class": "form-control", "placeholder": _lazy("e.g. CRM sync")}),
+        widget=forms.TextInput(attrs={"class": "form-control", "placeholder": gettext_lazy("e.g. CRM sync")}),
     )
 
 

@@ -15,7 +15,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from anju.core import audit
 from anju.core.forms import BootstrapFormMixin
@@ -23,13 +23,13 @@ from anju.core.models import AuditEvent
 
 
 class AuditFilterForm(BootstrapFormMixin, forms.Form):
-    actor = forms.CharField(label=_lazy("Actor"), required=False)
+    actor = forms.CharField(label=gettext_lazy("Actor"), required=False)
     action = forms.CharField(
-        label=_lazy("Action"), required=False, help_text=_lazy("A prefix such as org.user or auth.login")
+        label=gettext_lazy("Action"), required=False, help_text=gettext_lazy("A prefix such as org.user or auth.login")
     )
-    target = forms.CharField(label=_lazy("Object"), required=False, help_text=_lazy("Object type, id or name"))
-    date_from = forms.DateField(label=_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    target = forms.CharField(label=gettext_lazy("Object"), required=False, help_text=gettext_lazy("Object type, id or name"))
+    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()

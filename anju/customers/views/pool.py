@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, NullIf
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from anju.core.errors import ApplicationError
@@ -39,16 +39,16 @@ PAGE_SIZE = 50
 
 class PoolFilterForm(BootstrapFormMixin, forms.Form):
     q = forms.CharField(
-        label=_lazy("Search"),
+        label=gettext_lazy("Search"),
         required=False,
         max_length=50,
-        widget=forms.TextInput(attrs={"placeholder": _lazy("Name, last four digits or full mobile"), "type": "search"}),
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("Name, last four digits or full mobile"), "type": "search"}),
     )
     source = forms.ChoiceField(
-        label=_lazy("Source channel"), required=False, choices=[("", _lazy("All sources")), *Source.choices]
+        label=gettext_lazy("Source channel"), required=False, choices=[("", gettext_lazy("All sources")), *Source.choices]
     )
     tier = forms.ChoiceField(
-        label=_lazy("Value tier"), required=False, choices=[("", _lazy("All tiers")), *ValueTier.choices]
+        label=gettext_lazy("Value tier"), required=False, choices=[("", gettext_lazy("All tiers")), *ValueTier.choices]
     )
 
     def filters(self) -> dict:

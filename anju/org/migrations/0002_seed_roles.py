@@ -6,24 +6,62 @@ permissions to these roles in their own migrations.
 """
 
 from django.db import migrations
+from django.utils.translation import gettext_noop
 
 VIEW_ORG = ["org.view_user", "org.view_team"]
 ROLES = [
-    # code, name (an msgid of RoleCode, translated on display), description, scope, permissions
-    ("sales_agent", "Sales agent", "Own customers, showings, signing and follow-ups.", "own", VIEW_ORG),
-    ("customer_service", "Customer-service rep", "Feedback, complaints and surveys for the branch.", "branch", VIEW_ORG),
-    ("team_lead", "Team lead", "Supervises one team's agents.", "team", VIEW_ORG),
-    ("branch_manager", "Branch manager", "Runs a sales office or store and the branches below it.", "branch", [*VIEW_ORG, "org.view_branch"]),
-    ("legal", "Legal reviewer", "Contract review and compliance.", "branch", VIEW_ORG),
-    ("finance", "Finance", "Payments and vouchers.", "branch", VIEW_ORG),
-    ("qa", "QA supervisor", "Service supervision and rectification across the company.", "all", [*VIEW_ORG, "org.view_branch"]),
-    ("administrator", "Administrator", "Organisation, users, roles and security.", "all", [
-        *VIEW_ORG, "org.view_branch", "org.manage_users", "org.manage_roles", "org.unlock_login",
-        "org.reveal_phone", "core.browse_audit",
-    ]),
-    ("auditor", "Auditor", "Read-only access to everything, including the audit trail.", "all", [
-        *VIEW_ORG, "org.view_branch", "core.browse_audit",
-    ]),
+    # code, name (an msgid of RoleCode), description (marked for the catalogue); both translated on display, scope, permissions
+    ("sales_agent", "Sales agent", gettext_noop("Own customers, showings, signing and follow-ups."), "own", VIEW_ORG),
+    (
+        "customer_service",
+        "Customer-service rep",
+        gettext_noop("Feedback, complaints and surveys for the branch."),
+        "branch",
+        VIEW_ORG,
+    ),
+    ("team_lead", "Team lead", gettext_noop("Supervises one team's agents."), "team", VIEW_ORG),
+    (
+        "branch_manager",
+        "Branch manager",
+        gettext_noop("Runs a sales office or store and the branches below it."),
+        "branch",
+        [*VIEW_ORG, "org.view_branch"],
+    ),
+    ("legal", "Legal reviewer", gettext_noop("Contract review and compliance."), "branch", VIEW_ORG),
+    ("finance", "Finance", gettext_noop("Payments and vouchers."), "branch", VIEW_ORG),
+    (
+        "qa",
+        "QA supervisor",
+        gettext_noop("Service supervision and rectification across the company."),
+        "all",
+        [*VIEW_ORG, "org.view_branch"],
+    ),
+    (
+        "administrator",
+        "Administrator",
+        gettext_noop("Organisation, users, roles and security."),
+        "all",
+        [
+            *VIEW_ORG,
+            "org.view_branch",
+            "org.manage_users",
+            "org.manage_roles",
+            "org.unlock_login",
+            "org.reveal_phone",
+            "core.browse_audit",
+        ],
+    ),
+    (
+        "auditor",
+        "Auditor",
+        gettext_noop("Read-only access to everything, including the audit trail."),
+        "all",
+        [
+            *VIEW_ORG,
+            "org.view_branch",
+            "core.browse_audit",
+        ],
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from anju.core import audit
 from anju.core.errors import ApplicationError
@@ -53,7 +54,7 @@ def team_export(request):
         action="org.team.exported",
         after={"filters": {key: value for key, value in filters.items() if value}, "rows": teams.count()},
     )
-    header = [_("Team"), _("Branch"), _("Branch code"), _("Team lead"), _("Active members"), _("Active")]
+    header = [_("Team"), _("Branch"), _("Branch code"), _("Team lead"), _("Active members"), pgettext("in use", "Active")]
 
     def rows():
         for team in teams.iterator(chunk_size=500):

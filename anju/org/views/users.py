@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from anju.core import audit
 from anju.core.errors import ApplicationError
@@ -41,24 +41,24 @@ class StatusAction:
 STATUS_ACTIONS = [
     StatusAction(
         UserStatus.SUSPENDED,
-        _lazy("Suspend"),
+        gettext_lazy("Suspend"),
         "pause-circle",
         "outline-warning",
-        _lazy("Suspending ends this user's sessions and API tokens at once."),
+        gettext_lazy("Suspending ends this user's sessions and API tokens at once."),
     ),
     StatusAction(
         UserStatus.ACTIVE,
-        _lazy("Reactivate"),
+        gettext_lazy("Reactivate"),
         "play-circle",
         "outline-success",
-        _lazy("The user can log in again; their API tokens stay revoked."),
+        gettext_lazy("The user can log in again; their API tokens stay revoked."),
     ),
     StatusAction(
         UserStatus.LEFT,
-        _lazy("Mark as left"),
+        gettext_lazy("Mark as left"),
         "box-arrow-right",
         "outline-danger",
-        _lazy("A user who left cannot be reactivated. Their sessions and API tokens end at once."),
+        gettext_lazy("A user who left cannot be reactivated. Their sessions and API tokens end at once."),
     ),
 ]
 
