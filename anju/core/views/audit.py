@@ -27,8 +27,12 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
     action = forms.CharField(
         label=gettext_lazy("Action"), required=False, help_text=gettext_lazy("A prefix such as org.user or auth.login")
     )
-    target = forms.CharField(label=gettext_lazy("Object"), required=False, help_text=gettext_lazy("Object type, id or name"))
-    date_from = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    target = forms.CharField(
+        label=gettext_lazy("Object"), required=False, help_text=gettext_lazy("Object type, id or name")
+    )
+    date_from = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     date_to = forms.DateField(label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):

@@ -42,10 +42,14 @@ class PoolFilterForm(BootstrapFormMixin, forms.Form):
         label=gettext_lazy("Search"),
         required=False,
         max_length=50,
-        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("Name, last four digits or full mobile"), "type": "search"}),
+        widget=forms.TextInput(
+            attrs={"placeholder": gettext_lazy("Name, last four digits or full mobile"), "type": "search"}
+        ),
     )
     source = forms.ChoiceField(
-        label=gettext_lazy("Source channel"), required=False, choices=[("", gettext_lazy("All sources")), *Source.choices]
+        label=gettext_lazy("Source channel"),
+        required=False,
+        choices=[("", gettext_lazy("All sources")), *Source.choices],
     )
     tier = forms.ChoiceField(
         label=gettext_lazy("Value tier"), required=False, choices=[("", gettext_lazy("All tiers")), *ValueTier.choices]

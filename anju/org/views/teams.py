@@ -54,7 +54,14 @@ def team_export(request):
         action="org.team.exported",
         after={"filters": {key: value for key, value in filters.items() if value}, "rows": teams.count()},
     )
-    header = [_("Team"), _("Branch"), _("Branch code"), _("Team lead"), _("Active members"), pgettext("in use", "Active")]
+    header = [
+        _("Team"),
+        _("Branch"),
+        _("Branch code"),
+        _("Team lead"),
+        _("Active members"),
+        pgettext("in use", "Active"),
+    ]
 
     def rows():
         for team in teams.iterator(chunk_size=500):
