@@ -10,7 +10,7 @@ MANAGE := $(BIN)/python manage.py
 PY_STAMP := $(VENV)/.installed-pyproject
 NODE_STAMP := node_modules/.installed-package-lock
 
-.PHONY: run test lint check setup translations
+.PHONY: run test lint check setup translations bench
 
 ## run: install what changed, migrate, seed the demo company once, serve on http://127.0.0.1:$PORT (8000)
 run: setup
@@ -47,3 +47,8 @@ $(NODE_STAMP): package-lock.json
 
 translations: $(PY_STAMP)
 	$(MANAGE) compiletranslations
+
+## bench: time the customer list against DESIGN.md's performance budget on a scratch PostgreSQL database
+## (bench/README.md; not part of `make test`); e.g. make bench BENCH_ARGS="--customers 20000 --repeat 50"
+bench: $(PY_STAMP)
+	$(BIN)/python bench/customers_bench.py --fresh $(BENCH_ARGS)

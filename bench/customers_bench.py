@@ -368,7 +368,7 @@ def report(results: list[Result], args, meta: dict, explain_all: bool) -> list[s
           f"{args.repeat} repetitions, times in ms (ORM + database)")  # fmt: skip
     print()
     print(
-        "| scenario | rows in scope | queries/page (10/50/100) | p50 | p95 | max | db (EXPLAIN) "
+        "| scenario | rows (1st call) | queries/page (10/50/100) | p50 | p95 | max | db (EXPLAIN) "
         "| budget p95 | Seq Scan on customers |"
     )
     print("|---|---:|---|---:|---:|---:|---:|---|---|")

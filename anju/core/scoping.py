@@ -48,12 +48,29 @@ def scope_of(user) -> Scope | None:
     return scope
 
 
+def subtree_branch_ids(user) -> list[int]:
+    """Ids of the user's branch and every branch below it (cached on the user for the request)."""
+    cached = getattr(user, "_anju_subtree_ids", None)
+    if cached is None:
+        from anju.org.models import Branch
+
+        branch = user.branch
+        cached = (
+            []
+            if branch is None
+            else list(Branch.objects.filter(path__startswith=branch.path).values_list("pk", flat=True))
+        )
+        user._anju_subtree_ids = cached
+    return cached
+
+
 def _branch_subtree_q(path_lookup: str, user) -> Q | None:
-    branch = user.branch
-    if branch is None:
+    # An id list, not a join on the branch path: "branch_id IN (…) OR owner_id = me" can use the
+    # indexes of the scoped table, while an OR across two joined tables forces a full scan.
+    ids = subtree_branch_ids(user)
+    if not ids:
         return None
-    prefix = f"{path_lookup}__" if path_lookup else ""
-    return Q(**{f"{prefix}path__startswith": branch.path})
+    return Q(**{f"{path_lookup or 'pk'}__in": ids})
 
 
 class ScopedQuerySet(models.QuerySet):

@@ -14,6 +14,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from anju.core.models import AuditEvent
@@ -117,15 +118,15 @@ def _followups(customer: Customer) -> list[TimelineEntry]:
     entries = []
     for task in rows[:PER_KIND_LIMIT]:
         if task.status == FollowUpStatus.DONE:
-            title = _("Follow-up done: %(title)s") % {"title": task.title}
+            title = _("Follow-up done: %(title)s") % {"title": gettext(task.title)}
             time, icon, tone = task.completed_at or task.due_at, "calendar-check", "success"
         elif task.status == FollowUpStatus.CANCELLED:
-            title = _("Follow-up cancelled: %(title)s") % {"title": task.title}
+            title = _("Follow-up cancelled: %(title)s") % {"title": gettext(task.title)}
             time, icon, tone = task.due_at, "calendar-x", "secondary"
         else:
             overdue = task.due_at < now
             title = (_("Follow-up overdue: %(title)s") if overdue else _("Follow-up due: %(title)s")) % {
-                "title": task.title
+                "title": gettext(task.title)
             }
             time, icon, tone = task.due_at, "calendar-event", "danger" if overdue else "warning"
         entries.append(

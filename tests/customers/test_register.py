@@ -58,3 +58,17 @@ def test_id_number_needs_separate_consent_and_a_valid_checksum(p, register):
     assert customer.id_number == "11010519491231002X"
     assert customer.id_number_masked == "110***********002X"
     assert set(customer.consents.values_list("kind", flat=True)) == {"personal_info", "id_number"}
+
+
+def test_reversed_budget_is_refused_on_the_field(p, register):
+    from anju.customers.services.customers import customer_update
+
+    with pytest.raises(ApplicationError) as refused:
+        register(p.agent, budget_min=500, budget_max=300)
+    assert refused.value.code == "customer.bad_budget" and "budget_min" in refused.value.fields
+    customer = register(p.agent, budget_min=300, budget_max=500)
+    with pytest.raises(ApplicationError) as refused:
+        customer_update(actor=p.agent, customer=customer, budget_min=600)
+    assert refused.value.code == "customer.bad_budget"
+    customer.refresh_from_db()
+    assert customer.budget_min == 300

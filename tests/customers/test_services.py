@@ -105,7 +105,7 @@ def test_update_to_a_phone_already_on_file_is_refused_naming_the_owner(p, custom
 
 def test_update_refuses_a_bad_phone_and_a_reversed_budget(p, customer):
     refused("customer.bad_phone", customer_update, actor=p.agent, customer=customer, phone="12345")
-    refused("validation_error", customer_update, actor=p.agent, customer=customer, budget_min=300, budget_max=200)
+    refused("customer.bad_budget", customer_update, actor=p.agent, customer=customer, budget_min=300, budget_max=200)
     customer.refresh_from_db()
     assert customer.budget_min is None
 

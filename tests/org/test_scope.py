@@ -127,3 +127,14 @@ def test_out_of_scope_user_is_404_on_page_and_api(p, client, viewer, target, sta
     target_user = getattr(p, target)
     assert client.get(f"/org/users/{target_user.pk}/").status_code == status
     assert client.get(f"/api/v1/users/{target_user.pk}").status_code == status
+
+
+def test_branch_scope_includes_every_branch_below(p):
+    from anju.core.testing import UserFactory
+
+    regional = UserFactory(username="regional", branch=p.region, roles=["branch_manager"])
+    seen = set(User.objects.visible_to(regional).values_list("username", flat=True))
+    assert {"agent", "agent2", "agent3", "manager", "regional", "qa", "admin", "auditor"} <= seen
+    assert list(Team.objects.visible_to(regional).order_by("name").values_list("name", flat=True)) == sorted(
+        ["滨江一组", "滨江二组", "西湖一组"]
+    )

@@ -44,6 +44,16 @@ def duplicate_error(existing: Customer) -> ApplicationError:
     )
 
 
+def _check_budget(customer: Customer) -> None:
+    if (
+        customer.budget_min is not None
+        and customer.budget_max is not None
+        and customer.budget_min > customer.budget_max
+    ):
+        message = _("The lower bound is above the upper bound.")
+        raise ValidationFailed("customer.bad_budget", message, {"budget_min": [message]})
+
+
 def _set_tags(customer: Customer, names: list[str]) -> None:
     cleaned = sorted({name.strip()[:30] for name in names if name and name.strip()})
     tags = [Tag.objects.get_or_create(name=name)[0] for name in cleaned]
@@ -100,6 +110,7 @@ def customer_register(
         owner=actor, team=actor.team, branch=actor.branch, created_by=actor,
         protected_until=protection_end(actor.branch, start=now), last_contact_at=registered_at or now,
     )  # fmt: skip
+    _check_budget(customer)
     if id_number:
         customer.id_number = clean_id_number(id_number)
         customer.id_number_index = id_number_index(customer.id_number)
@@ -155,6 +166,7 @@ def customer_update(
         if name not in EDITABLE:
             raise ValueError(f"customer field {name!r} cannot be changed here")
         setattr(customer, name, value.strip() if isinstance(value, str) else value)
+    _check_budget(customer)
     if phone is not None and phone.strip():
         digits = clean_mobile(phone)
         if digits != customer.phone:
