@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("anju.org.urls_auth")),
     path("org/", include("anju.org.urls")),
     path("customers/", include("anju.customers.urls")),
+    path("listings/", include("anju.listings.urls")),
     path("api/v1/", api.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("django-admin/", admin.site.urls),

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "anju.core",
     "anju.org",
     "anju.customers",
+    "anju.listings",
 ]
 
 MIDDLEWARE = [
