@@ -183,3 +183,7 @@ api.add_router("/", org_router)
 from anju.customers.api import router as customers_router  # noqa: E402
 
 api.add_router("/", customers_router)
+
+from anju.listings.api import router as listings_router  # noqa: E402
+
+api.add_router("/", listings_router)

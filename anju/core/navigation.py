@@ -28,6 +28,12 @@ NAV_ITEMS: list[NavItem] = [
     ),
     NavItem(_("Team follow-ups"), "customers:followup-team", "alarm", "customers.transfer_customer", _("Customers")),
     NavItem(_("Feedback"), "customers:feedback-list", "chat-left-text", "customers.view_customer", _("Customers")),
+    NavItem(_("Listings"), "listings:listing-list", "houses", "listings.view_listing", _("Listings")),
+    NavItem(_("Projects"), "listings:project-list", "buildings", "listings.view_project", _("Listings")),
+    NavItem(
+        _("Listings to re-verify"), "listings:stale-queue", "patch-check", "listings.change_listing", _("Listings")
+    ),
+    NavItem(_("Company resources"), "listings:resource-list", "folder2-open", "listings.view_resource", _("Listings")),
     NavItem(_("Users"), "org:user-list", "people", "org.view_user", _("Organisation")),
     NavItem(_("Teams"), "org:team-list", "diagram-3", "org.view_team", _("Organisation")),
     NavItem(_("Branches"), "org:branch-list", "building", "org.view_branch", _("Organisation")),

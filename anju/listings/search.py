@@ -3,8 +3,8 @@
 ``LIKE '%滨江%'`` cannot use a B-tree index, and PostgreSQL's pg_trgm ignores CJK characters
 under the C locale. So every listing keeps its unigrams and bigrams in ``SearchGram`` (an
 inverted index, ~2 rows per character). A query of n ≥ 2 characters looks up its bigrams
-through the (gram, listing) index, keeps the listings that have all of them, and confirms the
-exact substring on that small set; a one-character query uses its unigram.
+through the (gram, listing) index, keeps the listings that have all of them, and (n ≥ 3)
+confirms the exact substring on that small set; a one-character query uses its unigram.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from django.db.models import Count, Q
+from django.db.models import Q
 
 from .models import Listing, SearchGram
 
@@ -50,17 +50,38 @@ def rebuild_grams(listing: Listing) -> None:
     SearchGram.objects.bulk_create([SearchGram(listing=listing, gram=gram) for gram in wanted - existing])
 
 
+# More bigrams than this add semi-joins without narrowing the candidates much; the substring
+# check on ``search_text`` keeps the result exact whichever bigrams are used.
+MAX_KEYS = 6
+
+
+def _keys(needle: str) -> list[str]:
+    """The grams a match must contain: the character itself, or the term's distinct bigrams
+    (at most MAX_KEYS, spread over the whole term)."""
+    if len(needle) == 1:
+        return [needle]
+    bigrams = list(dict.fromkeys(needle[i : i + 2] for i in range(len(needle) - 1)))
+    if len(bigrams) <= MAX_KEYS:
+        return bigrams
+    step = (len(bigrams) - 1) / (MAX_KEYS - 1)
+    return [bigrams[round(i * step)] for i in range(MAX_KEYS)]
+
+
 def search_q(term: str) -> Q:
-    """A filter matching listings whose name/community/address contains ``term``."""
+    """A filter matching listings whose name/community/address contains ``term``.
+
+    One ``id IN (SELECT listing_id … WHERE gram = …)`` per gram rather than one GROUP BY …
+    HAVING COUNT(DISTINCT gram) = n: the planner estimates each gram from its statistics (a
+    HAVING clause is a blind 0.5 % guess, which sent PostgreSQL into nested loops over
+    thousands of rows) and can intersect the sorted (gram, listing) index ranges with merge
+    joins. For one or two characters the gram *is* the substring, so no text check is needed.
+    """
     needle = normalise(term)
     if not needle:
         return Q()
-    keys = {needle} if len(needle) == 1 else {needle[i : i + 2] for i in range(len(needle) - 1)}
-    candidates = (
-        SearchGram.objects.filter(gram__in=keys)
-        .values("listing")
-        .annotate(hits=Count("gram", distinct=True))
-        .filter(hits=len(keys))
-        .values("listing")
-    )
-    return Q(pk__in=candidates) & Q(search_text__contains=needle)
+    condition = Q()
+    for key in _keys(needle):
+        condition &= Q(pk__in=SearchGram.objects.filter(gram=key).values("listing"))
+    if len(needle) > 2:
+        condition &= Q(search_text__contains=needle)
+    return condition

@@ -1,6 +1,6 @@
 """URLs of the listings app; each views module lists its own patterns."""
 
-from .views import board, imports, listing_detail, listing_forms, listing_list, resources, stale
+from .views import board, imports, listing_detail, listing_forms, listing_list, matching, resources, stale
 
 app_name = "listings"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     *imports.urlpatterns,
     *stale.urlpatterns,
     *resources.urlpatterns,
+    *matching.urlpatterns,
 ]

@@ -342,6 +342,7 @@ SEED_STEPS: list[SeedStep | str] = [
     seed_demo_logins,
     seed_staff,
     "anju.customers.demo.seed_customers",
+    "anju.listings.demo.seed_listings",
 ]
 
 

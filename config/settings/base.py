@@ -202,3 +202,6 @@ ANJU_TRUST_PROXY = env_bool("ANJU_TRUST_PROXY", False)
 # Customers (issue #3): privacy-policy version recorded with each consent; reveal rate limit.
 ANJU_PRIVACY_POLICY_VERSION = env_str("ANJU_PRIVACY_POLICY_VERSION", "2026.1")
 ANJU_REVEAL_LIMIT_PER_HOUR = env_int("ANJU_REVEAL_LIMIT_PER_HOUR", 20, minimum=1)
+
+# Listings (issue #4): the largest photo or floor plan accepted, in MB.
+ANJU_MAX_UPLOAD_MB = env_int("ANJU_MAX_UPLOAD_MB", 10, minimum=1)

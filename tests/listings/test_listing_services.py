@@ -86,3 +86,21 @@ def test_reverify_confirms_or_updates(p, make_listing):
     assert confirmed.outcome == "confirmed" and confirmed.change is None
     updated = listing_reverify(actor=p.agent, listing=listing, note="业主调价", total_price="330")
     assert updated.outcome == "updated" and updated.change.reason == "业主调价"
+
+
+def test_a_new_contact_number_with_the_same_mask_is_still_logged(p, make_listing):
+    listing = make_listing(p.agent, contact_phone="13911112222")
+    listing, change = listing_update(actor=p.agent, listing=listing, reason="业主换号", contact_phone="13999992222")
+    assert change is not None
+    assert change.changes["contact_phone"] == {"before": "139****2222", "after": "139****2222"}
+    assert "13999992222" not in str(change.changes)
+
+
+def test_only_those_who_manage_a_listing_may_reveal_its_owner_number(p, make_listing):
+    from anju.listings.services.listings import listing_reveal_contact
+
+    listing = make_listing(p.agent)
+    with pytest.raises(ApplicationError) as refused:
+        listing_reveal_contact(actor=p.agent2, listing=listing, reason="客户想看房")
+    assert refused.value.code == "listing.reveal_not_yours" and "李置业" in str(refused.value.message)
+    assert listing_reveal_contact(actor=p.lead, listing=listing, reason="核实房源") == "13911112222"

@@ -12,6 +12,8 @@ from django.utils import timezone
 from anju.core.models import AuditEvent
 from anju.core.scoping import scope_of
 from anju.customers import selectors_followups as customer_numbers
+from anju.listings.models import Listing
+from anju.listings.services.stale import stale_count
 from anju.org.choices import RoleCode, UserStatus
 from anju.org.models import ApiToken, Branch, Team, User
 
@@ -98,10 +100,12 @@ def home(request):
     context["now"] = now
     if role == "sales_agent":
         context.update(customer_numbers.agent_home(user, now))
+        context["listings_stale"] = stale_count(Listing.objects.filter(collector=user), now=now)
     elif role == "team_lead":
         context.update(customer_numbers.lead_home(user, now))
     elif role == "branch_manager":
         context.update(customer_numbers.manager_home(user, now))
+        context["listings_stale"] = stale_count(Listing.objects.managed_by(user), now=now)
     elif role == "customer_service":
         context.update(customer_numbers.cs_home(user, now))
     return render(request, "home/home.html", context)

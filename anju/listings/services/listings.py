@@ -86,6 +86,9 @@ def _prepare(listing: Listing) -> None:
 def _snapshot(listing: Listing) -> dict:
     values = audit.model_snapshot(listing, [*EDITABLE, "status", "unit_price"])
     values["contact_phone"] = mask_phone(values.get("contact_phone") or "")
+    # Two numbers can share a mask (138****1234); the blind index tells them apart without
+    # putting digits in the log, so a changed number always shows up as a change.
+    values["contact_phone_ref"] = listing.contact_phone_index[:8]
     return audit._clean(values)  # JSON-ready (decimals as strings), personal data masked
 
 
@@ -129,8 +132,10 @@ def _record_change(
     changed = {
         name: {"before": before.get(name), "after": after.get(name)}
         for name in after
-        if before.get(name) != after.get(name)
+        if before.get(name) != after.get(name) and name != "contact_phone_ref"
     }
+    if before.get("contact_phone_ref") != after.get("contact_phone_ref") and "contact_phone" not in changed:
+        changed["contact_phone"] = {"before": before.get("contact_phone"), "after": after.get("contact_phone")}
     if not changed:
         return None
     change = ListingChange.objects.create(listing=listing, changes=changed, reason=reason, changed_by=actor)
@@ -222,6 +227,14 @@ def listing_reveal_contact(*, actor, listing: Listing, reason: str) -> str:
         raise PermissionDeniedError("listing.reveal_denied", _("You may not see full contact details."))
     if not Listing.objects.visible_to(actor).filter(pk=listing.pk).exists():
         raise ApplicationError("not_found", _("Not found."), status=404)
+    # Minimum necessary (R3.1.3): the catalogue is shared, the owner's number is not — only the
+    # collector and the leads/managers above them may see it; others go through the collector.
+    if not Listing.objects.managed_by(actor).filter(pk=listing.pk).exists():
+        raise PermissionDeniedError(
+            "listing.reveal_not_yours",
+            _("Only the collector, their team lead or branch manager can see this owner's number; ask %(collector)s.")
+            % {"collector": listing.collector},
+        )
     reason = (reason or "").strip()
     if len(reason) < 2:
         raise ValidationFailed("listing.reveal_reason_required", _("Type the reason you need the full number."),

@@ -1,3 +1,175 @@
-"""(being written)"""
+"""The listing list (search, filters, sort, HTMX rows) and its masked CSV / XLSX export (R3.1.1, R6.1.2)."""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import FileResponse
+from django.shortcuts import render
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from anju.core import audit
+from anju.org.views._common import csv_response, page_of, wants_partial
+
+from ..forms_list import ListingFilterForm
+from ..models import Project
+from ..selectors import listing_list_for, mark_stale
+
+VIEW = "listings.view_listing"
+EXPORT = "listings.export_listing"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def listing_list(request):
+    form = ListingFilterForm(request.GET or None, viewer=request.user)
+    page = page_of(request, listing_list_for(request.user, **form.selector_filters()))
+    # The stale threshold is per branch (default 30 days): one query for the whole page.
+    page.object_list = mark_stale(list(page.object_list))
+    context = {"form": form, "page_obj": page}
+    if wants_partial(request):
+        return render(request, "listings/partials/_listing_rows.html", context)
+    context["districts"] = (
+        Project.objects.visible_to(request.user).order_by("district").values_list("district", flat=True).distinct()
+    )
+    return render(request, "listings/listing_list.html", context)
+
+
+def _export_header() -> list[str]:
+    return [
+        _("ID"),
+        _("Title"),
+        _("Kind"),
+        _("City"),
+        _("District"),
+        _("Community / project"),
+        _("Address"),
+        _("Building / unit / room"),
+        _("Layout"),
+        _("Built area (㎡)"),
+        _("Floor"),
+        _("Total floors"),
+        _("Orientation"),
+        _("Decoration"),
+        _("Total price (10k CNY)"),
+        _("Unit price (CNY/㎡)"),
+        _("Status"),
+        _("Tags"),
+        _("Contact name"),
+        _("Contact phone"),
+        _("Collector"),
+        _("Branch"),
+        _("Last verified at"),
+        _("Updated at"),
+    ]
+
+
+def _local(value: dt.datetime | None) -> dt.datetime | None:
+    """Shown in Asia/Shanghai; spreadsheets have no time zones, so the value is made naive."""
+    return timezone.localtime(value).replace(tzinfo=None, microsecond=0) if value else None
+
+
+def _csv_value(value):
+    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, dt.datetime) else value
+
+
+def _export_rows(listings) -> Iterator[list]:
+    """One row per listing; the owner's phone is always masked (revealing is one listing at a time)."""
+    for listing in listings.iterator(chunk_size=500):
+        yield [
+            listing.pk,
+            listing.title,
+            listing.get_kind_display(),
+            listing.city,
+            listing.district,
+            listing.community,
+            listing.address,
+            "-".join(part for part in (listing.building_no, listing.unit_no, listing.room_no) if part),
+            listing.layout,
+            float(listing.built_area),
+            listing.floor,
+            listing.total_floors,
+            listing.get_orientation_display(),
+            listing.get_decoration_display(),
+            float(listing.total_price),
+            listing.unit_price,
+            listing.get_status_display(),
+            "; ".join(str(tag) for tag in listing.tags or []),
+            listing.contact_name,
+            listing.contact_phone_masked,
+            str(listing.collector),
+            str(listing.branch),
+            _local(listing.last_verified_at),
+            _local(listing.updated_at),
+        ]
+
+
+def _xlsx_response(header: list[str], rows: Iterator[list]) -> FileResponse:
+    """A write-only workbook (constant memory) spooled to a temporary file, then streamed."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("Listings"))
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def header_cell(text: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font = bold
+        return cell
+
+    def cell(value) -> WriteOnlyCell:
+        written = WriteOnlyCell(sheet, value=value)
+        if isinstance(value, dt.datetime):
+            written.number_format = "yyyy-mm-dd hh:mm"
+        elif isinstance(value, str):
+            written.data_type = "s"  # text stays text: "=…" is never stored as a formula
+        return written
+
+    sheet.append([header_cell(text) for text in header])
+    for row in rows:
+        sheet.append([cell(value) for value in row])
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
+    workbook.save(spool)
+    spool.seek(0)
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    return FileResponse(spool, as_attachment=True, filename=f"anju-listings-{stamp}.xlsx", content_type=XLSX_TYPE)
+
+
+@login_required
+@permission_required([VIEW, EXPORT], raise_exception=True)
+def listing_export(request):
+    """The list as CSV (default) or XLSX with the page's filters; contact masked, audited."""
+    file_format = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
+    form = ListingFilterForm(request.GET or None, viewer=request.user)
+    filters = form.selector_filters()
+    # The export needs the phone (to mask it); the list's deferral of it is undone here.
+    listings = (
+        listing_list_for(request.user, **filters)
+        .defer(None)
+        .defer("search_text", "facility_notes", "collector__phone", "collector__password")
+    )
+    recorded = {key: value for key, value in filters.items() if value not in (None, "", False) and key != "sort"}
+    audit.record(
+        actor=request.user,
+        action="listings.listing.exported",
+        after={"format": file_format, "filters": recorded, "rows": listings.count()},
+    )
+    header = _export_header()
+    if file_format == "xlsx":
+        return _xlsx_response(header, _export_rows(listings))
+    return csv_response("listings", header, ([_csv_value(value) for value in row] for row in _export_rows(listings)))
+
+
+urlpatterns = [
+    path("", listing_list, name="listing-list"),
+    path("export/", listing_export, name="listing-export"),
+]
