@@ -340,20 +340,27 @@ def proposed_indexes() -> list:
     ]
 
 
-def add_proposed_indexes(*, remove: bool = False) -> None:
-    """Create (or drop) the proposed indexes outside the migrations, to measure them; then ANALYZE."""
+GRAM_STATISTICS = 2000  # PostgreSQL: per-column statistics target of listings_searchgram.gram (default 100)
+
+
+def apply_proposed_fixes(*, undo: bool = False) -> None:
+    """Create (or drop) the proposed indexes and gram statistics outside the migrations, to measure them."""
     from django.db import connection
 
-    from anju.listings.models import Listing
+    from anju.listings.models import Listing, SearchGram
 
     with connection.cursor() as cursor:
         existing = set(connection.introspection.get_constraints(cursor, Listing._meta.db_table))
     with connection.schema_editor() as editor:
         for index in proposed_indexes():
-            if remove and index.name in existing:
+            if undo and index.name in existing:
                 editor.remove_index(Listing, index)
-            elif not remove and index.name not in existing:
+            elif not undo and index.name not in existing:
                 editor.add_index(Listing, index)
+    if connection.vendor == "postgresql":
+        target = -1 if undo else GRAM_STATISTICS  # -1: back to default_statistics_target
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {SearchGram._meta.db_table} ALTER COLUMN gram SET STATISTICS {int(target)}")
 
 
 # --- scenarios -----------------------------------------------------------------------------------
@@ -437,21 +444,21 @@ def samples(seed: int, n: int) -> dict:
     )
     districts = [d for d, _ in by_district]
     weights = [count for _, count in by_district]
-    # Terms come from listings the default list shows (available + reserved), so "rare" is not "none".
+    # Terms are cut from community names and classified by how many listings of the default list
+    # (available + reserved) contain them: common ≥ COMMON_MIN matches, rare 1–RARE_MAX.
     communities = list(
         Listing.objects.filter(status__in=ACTIVE_STATUSES)
         .values("community")
         .annotate(n=Count("id"))
         .order_by("-n", "community")
-        .values_list("community", "n")
+        .values_list("community", flat=True)
     )
-    common = [name for name, _ in communities[:30]]
-    rare = [name for name, count in communities if 1 <= count <= 3][:400]
-    rng.shuffle(rare)
-
-    def cut(names, k, *, tail=False):
-        terms = [name[-k:] if tail else name[:k] for name in names if len(name) >= k]
-        return list(dict.fromkeys(terms))
+    popular, others = communities[:60], communities[60:]
+    rng.shuffle(others)
+    terms = {"1_common": [(term, None) for term in "园区花苑"]}
+    for k in (2, 3, 4):
+        terms[f"{k}_common"] = _classified(popular, k, lambda n: n >= COMMON_MIN)
+        terms[f"{k}_rare"] = _classified(others, k, lambda n: 1 <= n <= RARE_MAX)
 
     five = []  # district + price range + area range + rooms + status (default: available + reserved)
     bands = {2: ("55", "95"), 3: ("85", "140"), 4: ("118", "200")}
@@ -472,16 +479,32 @@ def samples(seed: int, n: int) -> dict:
     return {
         "five": five,
         "top_district": districts[0],
-        "search": {
-            "1_common": ["园", "区", "花", "苑"],
-            "2_common": ["花园", *cut(common, 2)[:9]],
-            "2_rare": cut(rare, 2, tail=True)[:40] or ["未见"],
-            "3_common": cut(common, 3)[:10],
-            "3_rare": cut(rare, 3, tail=True)[:40] or ["未见过"],
-            "4_common": cut(common, 4)[:10],
-            "4_rare": cut(rare, 4)[:40] or ["从未见过"],
-        },
+        "search": terms,
     }
+
+
+COMMON_MIN, RARE_MAX, TERMS_PER_CLASS = 500, 20, 20
+
+
+def _classified(names: list[str], k: int, keep) -> list[tuple[str, int]]:
+    """Up to TERMS_PER_CLASS distinct k-character substrings of ``names`` whose match count passes ``keep``."""
+    from anju.listings.models import Listing
+    from anju.listings.search import search_q
+    from anju.listings.selectors import ACTIVE_STATUSES
+
+    found, seen = [], set()
+    for name in names:
+        for start in range(len(name) - k + 1):
+            term = name[start : start + k]
+            if term in seen:
+                continue
+            seen.add(term)
+            matches = Listing.objects.filter(status__in=ACTIVE_STATUSES).filter(search_q(term)).count()
+            if keep(matches):
+                found.append((term, matches))
+                if len(found) == TERMS_PER_CLASS:
+                    return found
+    return found
 
 
 def scenarios(p, s) -> list[Scenario]:
@@ -523,15 +546,19 @@ def scenarios(p, s) -> list[Scenario]:
             agent, tag="学区房", district=pick(five, i)["district"])),
     ]  # fmt: skip
     for key in ("1_common", "2_common", "2_rare", "3_common", "3_rare", "4_common", "4_rare"):
+        if not terms[key]:
+            continue
+        counts = [n for _, n in terms[key] if n is not None]
+        spread = f"; {len(counts)} terms, {min(counts):,}–{max(counts):,} matches" if counts else ""
         result.append(
-            Scenario(f"search_{key}", f"search {key.replace('_', ' chars, ')} (e.g. {terms[key][0]})",
-                     lambda i, key=key: list_page(agent, search=pick(terms[key], i)))
+            Scenario(f"search_{key}", f"search {key.replace('_', ' chars, ')} (e.g. {terms[key][0][0]}{spread})",
+                     lambda i, key=key: list_page(agent, search=pick(terms[key], i)[0]))
         )  # fmt: skip
     result += [
         Scenario("search_2_common_five", "search 2 chars common + 5 filters + sort price", budget=True,
-                 call=lambda i: list_page(agent, search=pick(terms["2_common"], i), sort="price_asc", **pick(five, i))),
+                 call=lambda i: list_page(agent, search=pick(terms["2_common"], i)[0], sort="price_asc", **pick(five, i))),
         Scenario("search_3_rare_sorted", "search 3 chars rare + sort unit price desc", budget=True,
-                 call=lambda i: list_page(agent, search=pick(terms["3_rare"], i), sort="unit_price_desc")),
+                 call=lambda i: list_page(agent, search=pick(terms["3_rare"], i)[0], sort="unit_price_desc")),
     ]  # fmt: skip
     return result
 
@@ -628,9 +655,9 @@ def parse_args(argv=None):
     parser.add_argument("--only", help="comma-separated scenario keys (prefix match) to run")
     parser.add_argument("--no-explain", action="store_true", help="do not print the plans")
     parser.add_argument(
-        "--try-indexes",
+        "--try-fixes",
         action="store_true",
-        help="create the partial indexes proposed in bench/README.md for this run (dropped again at the end)",
+        help="apply the index and statistics changes proposed in bench/README.md for this run (undone at the end)",
     )
     return parser.parse_args(argv)
 
@@ -669,17 +696,18 @@ def _run(args, started: float) -> int:
         print(f"Listings: {seeded.listings:,} ({seeded.projects} projects, {seeded.buildings} buildings, "
               f"{len(seeded.communities):,} communities), {seeded.grams:,} search grams in {seeded.seconds:.1f} s",
               flush=True)  # fmt: skip
-    if args.try_indexes:
-        add_proposed_indexes()
-        print("Proposed indexes: " + ", ".join(index.name for index in proposed_indexes()), flush=True)
+    if args.try_fixes:
+        apply_proposed_fixes()
+        print(f"Proposed fixes applied: {', '.join(index.name for index in proposed_indexes())}; "
+              f"gram statistics {GRAM_STATISTICS} (PostgreSQL)", flush=True)  # fmt: skip
     t0 = time.perf_counter()
     _setup.analyze()
     print(f"ANALYZE: {time.perf_counter() - t0:.1f} s", flush=True)
     try:
         return _measure(args, started)
     finally:
-        if args.try_indexes:
-            add_proposed_indexes(remove=True)
+        if args.try_fixes:
+            apply_proposed_fixes(undo=True)
 
 
 def _measure(args, started: float) -> int:

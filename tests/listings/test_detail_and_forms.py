@@ -446,3 +446,16 @@ def test_detail_query_count_does_not_grow_with_the_history(client, p, listing, m
         counts.append(len(queries))
     assert counts[0] == counts[1]
     assert counts[1] <= 20
+
+
+def test_a_re_price_points_to_the_customers_it_now_matches(client, p, listing):
+    from anju.customers.services.customers import customer_register, needs_update
+
+    customer = customer_register(actor=p.agent, name="张先生", phone="13700001111", source="walk_in",
+                                 consent_channel="face_to_face")  # fmt: skip
+    needs_update(actor=p.agent, customer=customer, price_min=250, price_max=300, rooms_min=3, rooms_max=3)
+    client.force_login(p.agent)
+    data = edit_data(listing, total_price="290", reason="业主降价")
+    response = client.post(reverse("listings:listing-edit", args=[listing.pk]), data, follow=True)
+    shown = [str(message) for message in response.context["messages"]]
+    assert any("1" in text and ("Matching customers" in text or "匹配客户" in text) for text in shown), shown

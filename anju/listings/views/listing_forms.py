@@ -88,8 +88,26 @@ def listing_edit(request, pk: int):
                 messages.success(request, text % {"count": count})
             else:
                 messages.info(request, _("Nothing was changed, so nothing was recorded."))
+            if change and "total_price" in change.changes:
+                _announce_matching_customers(request, listing)
             return redirect("listings:listing-detail", pk=listing.pk)
     return _page(request, "listings/listing_form.html", listing, form=form)
+
+
+def _announce_matching_customers(request, listing) -> None:
+    """After a re-price, point the agent at the customers in their scope whom the new price now suits."""
+    if not request.user.has_perm("customers.view_customer"):
+        return
+    from anju.listings.matching import customers_for_listing
+
+    found = len(customers_for_listing(listing, request.user, limit=50))
+    if found:
+        text = ngettext(
+            "At the new price %(count)s of your customers match this listing: see “Matching customers”.",
+            "At the new price %(count)s of your customers match this listing: see “Matching customers”.",
+            found,
+        )
+        messages.info(request, text % {"count": found})
 
 
 @login_required
