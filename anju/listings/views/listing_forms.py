@@ -103,7 +103,7 @@ def _announce_matching_customers(request, listing) -> None:
     found = len(customers_for_listing(listing, request.user, limit=50))
     if found:
         text = ngettext(
-            "At the new price %(count)s of your customers match this listing: see “Matching customers”.",
+            "At the new price %(count)s of your customers matches this listing: see “Matching customers”.",
             "At the new price %(count)s of your customers match this listing: see “Matching customers”.",
             found,
         )
