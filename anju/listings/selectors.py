@@ -149,9 +149,7 @@ def verify_cutoffs(branch_ids: Iterable[int], *, now: dt.datetime | None = None)
     """``verify_due_before`` for several branches in one query: branch id → the stale threshold."""
     now = now or timezone.now()
     ids = set(branch_ids)
-    days = dict(
-        BranchListingSettings.objects.filter(branch_id__in=ids).values_list("branch_id", "verify_every_days")
-    )
+    days = dict(BranchListingSettings.objects.filter(branch_id__in=ids).values_list("branch_id", "verify_every_days"))
     return {branch_id: now - dt.timedelta(days=days.get(branch_id, DEFAULT_VERIFY_DAYS)) for branch_id in ids}
 
 

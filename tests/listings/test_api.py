@@ -183,7 +183,7 @@ def test_patch_with_a_reason_changes_only_the_fields_sent_and_history_shows_the_
     entry = history["items"][0]
     assert entry["reason"] == "业主降价" and entry["changed_by"] == {"id": p.agent.pk, "name": str(p.agent)}
     assert {change["field"]: (change["before"], change["after"]) for change in entry["changes"]} == {
-        "total_price": ("320.00", "300"),
+        "total_price": ("320.00", "300.00"),
         "unit_price": (32000, 30000),
         "decoration": ("fine", "luxury"),
     }

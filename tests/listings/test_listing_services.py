@@ -50,7 +50,7 @@ def test_change_log_records_exact_field_diffs_and_cannot_be_altered(p, make_list
         actor=p.agent, listing=listing, reason="业主降价", total_price="300", decoration="fine"
     )
     assert change.changes == {
-        "total_price": {"before": "320.00", "after": "300"},
+        "total_price": {"before": "320.00", "after": "300.00"},
         "unit_price": {"before": 32000, "after": 30000},
     }
     assert change.reason == "业主降价" and change.changed_by == p.agent
@@ -104,3 +104,11 @@ def test_only_those_who_manage_a_listing_may_reveal_its_owner_number(p, make_lis
         listing_reveal_contact(actor=p.agent2, listing=listing, reason="客户想看房")
     assert refused.value.code == "listing.reveal_not_yours" and "李置业" in str(refused.value.message)
     assert listing_reveal_contact(actor=p.lead, listing=listing, reason="核实房源") == "13911112222"
+
+
+def test_prices_are_stored_and_logged_to_two_places(p, make_listing):
+    listing = make_listing(p.agent, total_price="320")
+    listing, change = listing_update(actor=p.agent, listing=listing, reason="业主降价", total_price="298")
+    assert change.changes["total_price"] == {"before": "320.00", "after": "298.00"}
+    _same, unchanged = listing_update(actor=p.agent, listing=listing, reason="重复提交", total_price="298.00")
+    assert unchanged is None

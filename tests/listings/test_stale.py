@@ -212,7 +212,7 @@ def test_update_and_verify_writes_a_change_and_an_updated_verification(login, p,
     assert listing.contact_phone == "13911112222"  # an empty phone field keeps the number
     change = ListingChange.objects.get(listing=listing)
     assert change.reason == "业主降价，电话确认" and change.changed_by == p.agent
-    assert change.changes["total_price"] == {"before": "320.00", "after": "300"}
+    assert change.changes["total_price"] == {"before": "320.00", "after": "300.00"}
     assert change.changes["tags"] == {"before": [], "after": ["满五唯一", "急售"]}
     assert set(change.changes) == {"total_price", "unit_price", "tags"}
     check = ListingVerification.objects.get(listing=listing)

@@ -37,7 +37,8 @@ def _decimal(name: str, value):
     if value in (None, ""):
         return None
     try:
-        return Decimal(str(value))
+        # Two places, as stored: "498" and "498.00" are the same price and must log as the same value.
+        return Decimal(str(value)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         raise ValidationFailed("listing.bad_number", _("Enter a number."), {name: [_("Enter a number.")]}) from None
 
@@ -107,6 +108,15 @@ def listing_create(*, actor, kind: str = ListingKind.RESALE, project=None, build
         last_verified_at=now, last_verified_by=actor, **fields,
     )  # fmt: skip
     _prepare(listing)
+    if (
+        building is not None
+        and Listing.objects.filter(building=building, floor=listing.floor, unit_no=listing.unit_no).exists()
+    ):
+        message = _("This building already has unit %(unit)s on floor %(floor)s.") % {
+            "unit": listing.unit_no,
+            "floor": listing.floor,
+        }
+        raise ValidationFailed("listing.duplicate_unit", message, {"unit_no": [message]})
     validated_save(listing, exclude=["search_text"])
     rebuild_grams(listing)
     audit.record(actor=actor, action="listings.listing.created", target=listing, after=_snapshot(listing))
@@ -221,7 +231,7 @@ def verify_due_before(listing_branch, *, now: dt.datetime | None = None) -> dt.d
 
 @transaction.atomic
 def listing_reveal_contact(*, actor, listing: Listing, reason: str) -> str:
-    """The full owner/developer phone: permission, typed reason, rate limit shared with customer reveals."""
+    """The full owner/developer phone: permission, managing scope, typed reason, hourly per-user limit."""
 
     if not actor.has_perm("listings.reveal_listing_contact"):
         raise PermissionDeniedError("listing.reveal_denied", _("You may not see full contact details."))
