@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import FileResponse
 from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anju.core import audit
+from anju.core.exports import xlsx_response
 from anju.org.views._common import csv_response, page_of, wants_partial
 
 from ..forms_list import ListingFilterForm
@@ -22,7 +21,6 @@ from ..selectors import listing_list_for, mark_stale
 
 VIEW = "listings.view_listing"
 EXPORT = "listings.export_listing"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @login_required
@@ -110,40 +108,6 @@ def _export_rows(listings) -> Iterator[list]:
         ]
 
 
-def _xlsx_response(header: list[str], rows: Iterator[list]) -> FileResponse:
-    """A write-only workbook (constant memory) spooled to a temporary file, then streamed."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(_("Listings"))
-    sheet.freeze_panes = "A2"
-    bold = Font(bold=True)
-
-    def header_cell(text: str) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=text)
-        cell.font = bold
-        return cell
-
-    def cell(value) -> WriteOnlyCell:
-        written = WriteOnlyCell(sheet, value=value)
-        if isinstance(value, dt.datetime):
-            written.number_format = "yyyy-mm-dd hh:mm"
-        elif isinstance(value, str):
-            written.data_type = "s"  # text stays text: "=…" is never stored as a formula
-        return written
-
-    sheet.append([header_cell(text) for text in header])
-    for row in rows:
-        sheet.append([cell(value) for value in row])
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 (FileResponse closes it)
-    workbook.save(spool)
-    spool.seek(0)
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    return FileResponse(spool, as_attachment=True, filename=f"anju-listings-{stamp}.xlsx", content_type=XLSX_TYPE)
-
-
 @login_required
 @permission_required([VIEW, EXPORT], raise_exception=True)
 def listing_export(request):
@@ -165,7 +129,9 @@ def listing_export(request):
     )
     header = _export_header()
     if file_format == "xlsx":
-        return _xlsx_response(header, _export_rows(listings))
+        return xlsx_response(
+            header, sheet_title=_("Listings"), filename_stem="anju-listings", rows=_export_rows(listings)
+        )
     return csv_response("listings", header, ([_csv_value(value) for value in row] for row in _export_rows(listings)))
 
 
