@@ -104,6 +104,7 @@ class ListingFilters(Schema):
     status: Literal[("", "all", *ListingStatus.values)] = Field(  # type: ignore[valid-type]
         "", description="Empty: available and reserved; `all`: every status"
     )
+    tag: str = Field("", max_length=20, description="Only listings carrying exactly this tag, e.g. `学区`")
     mine: bool = Field(False, description="Only listings the caller collected")
     sort: Literal[tuple(selectors.LISTING_SORTS)] = selectors.DEFAULT_SORT  # type: ignore[valid-type]
 
@@ -128,6 +129,7 @@ def list_listings(request, filters: Query[ListingFilters]):
         orientation=filters.orientation,
         decoration=filters.decoration,
         status=filters.status,
+        tag=filters.tag,
         mine=filters.mine,
         sort=filters.sort,
     ).select_related(*ROW_RELATED)

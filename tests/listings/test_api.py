@@ -326,8 +326,10 @@ def test_list_filters_search_and_sorts_like_the_list_page(p, api, make_listing):
     cheap = make_listing(
         p.agent, title="钱塘府 两房", community="钱塘府", district="上城区", rooms=2, total_price="180"
     )
-    mid = make_listing(p.agent2, total_price="320", rooms=3)
-    dear = make_listing(p.agent3, total_price="650", rooms=4, built_area="160", usable_area="130")
+    mid = make_listing(p.agent2, total_price="320", rooms=3, tags=["学区"])
+    dear = make_listing(
+        p.agent3, total_price="650", rooms=4, built_area="160", usable_area="130", tags=["学区房", "满五唯一"]
+    )
     sold = make_listing(p.agent, total_price="400")
     api("agent", "post", f"/api/v1/listings/{sold.pk}/status", {"status": "sold", "reason": "已成交"})
 
@@ -336,6 +338,8 @@ def test_list_filters_search_and_sorts_like_the_list_page(p, api, make_listing):
         assert response.status_code == 200, response.content
         return [row["id"] for row in response.json()["items"]]
 
+    assert ids(tag="学区房") == [dear.pk] and ids(tag="学区") == [mid.pk]  # whole tags, not prefixes
+    assert ids(tag="满五唯一", district="滨江区") == [dear.pk]
     assert set(ids()) == {cheap.pk, mid.pk, dear.pk}  # sold ones only when asked for
     assert sold.pk in ids(status="all") and ids(status="sold") == [sold.pk]
     assert ids(search="钱塘") == [cheap.pk]
