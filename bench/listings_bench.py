@@ -322,41 +322,17 @@ def seed_listings(org, n: int, *, seed: int, new_home_share: float = 0.3) -> See
     )  # fmt: skip
 
 
-# --- the indexes proposed in bench/README.md ("Listings search") ---------------------------------
-
-
-def proposed_indexes() -> list:
-    """Partial indexes over the active statuses (the list's default), one per sort key."""
-    from django.db.models import F, Index, Q
-
-    from anju.listings.selectors import ACTIVE_STATUSES
-
-    active = Q(status__in=list(ACTIVE_STATUSES))
-    return [
-        Index(F("updated_at").desc(), F("id").desc(), condition=active, name="listing_active_recent"),
-        Index("total_price", "id", condition=active, name="listing_active_price"),
-        Index("unit_price", "id", condition=active, name="listing_active_unit_price"),
-        Index("built_area", "id", condition=active, name="listing_active_area"),
-    ]
-
+# --- the statistics change proposed in bench/README.md ("Listings search") ----------------------
 
 GRAM_STATISTICS = 2000  # PostgreSQL: per-column statistics target of listings_searchgram.gram (default 100)
 
 
 def apply_proposed_fixes(*, undo: bool = False) -> None:
-    """Create (or drop) the proposed indexes and gram statistics outside the migrations, to measure them."""
+    """Raise (or reset) the gram column's statistics target outside the migrations, to measure it."""
     from django.db import connection
 
-    from anju.listings.models import Listing, SearchGram
+    from anju.listings.models import SearchGram
 
-    with connection.cursor() as cursor:
-        existing = set(connection.introspection.get_constraints(cursor, Listing._meta.db_table))
-    with connection.schema_editor() as editor:
-        for index in proposed_indexes():
-            if undo and index.name in existing:
-                editor.remove_index(Listing, index)
-            elif not undo and index.name not in existing:
-                editor.add_index(Listing, index)
     if connection.vendor == "postgresql":
         target = -1 if undo else GRAM_STATISTICS  # -1: back to default_statistics_target
         with connection.cursor() as cursor:
@@ -433,7 +409,7 @@ def samples(seed: int, n: int) -> dict:
     from django.db.models import Count
 
     from anju.listings.models import Listing
-    from anju.listings.selectors import ACTIVE_STATUSES
+    from anju.listings.choices import ACTIVE_STATUSES
 
     rng = random.Random(seed + 1)
     by_district = list(
@@ -490,7 +466,7 @@ def _classified(names: list[str], k: int, keep) -> list[tuple[str, int]]:
     """Up to TERMS_PER_CLASS distinct k-character substrings of ``names`` whose match count passes ``keep``."""
     from anju.listings.models import Listing
     from anju.listings.search import search_q
-    from anju.listings.selectors import ACTIVE_STATUSES
+    from anju.listings.choices import ACTIVE_STATUSES
 
     found, seen = [], set()
     for name in names:
@@ -657,7 +633,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--try-fixes",
         action="store_true",
-        help="apply the index and statistics changes proposed in bench/README.md for this run (undone at the end)",
+        help="raise the gram statistics target as proposed in bench/README.md for this run (undone at the end)",
     )
     return parser.parse_args(argv)
 
@@ -698,8 +674,7 @@ def _run(args, started: float) -> int:
               flush=True)  # fmt: skip
     if args.try_fixes:
         apply_proposed_fixes()
-        print(f"Proposed fixes applied: {', '.join(index.name for index in proposed_indexes())}; "
-              f"gram statistics {GRAM_STATISTICS} (PostgreSQL)", flush=True)  # fmt: skip
+        print(f"Proposed fix applied: gram statistics {GRAM_STATISTICS} (PostgreSQL)", flush=True)
     t0 = time.perf_counter()
     _setup.analyze()
     print(f"ANALYZE: {time.perf_counter() - t0:.1f} s", flush=True)

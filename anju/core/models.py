@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .choice_labels import ChoiceLabelsMixin
 from .scoping import ScopedQuerySet
 
 
@@ -17,7 +18,7 @@ class AuditEventQuerySet(ScopedQuerySet):
         raise PermissionError("The audit trail is append-only")
 
 
-class AuditEvent(models.Model):
+class AuditEvent(ChoiceLabelsMixin, models.Model):
     """One append-only, hash-chained audit row (DESIGN.md §3). Written only by core.audit.record."""
 
     class Source(models.TextChoices):

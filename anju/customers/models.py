@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from anju.core.choice_labels import ChoiceLabelsMixin
 from anju.core.crypto import EncryptedTextField
 from anju.core.masking import mask_id_number, mask_phone
 from anju.core.scoping import ScopedQuerySet
@@ -66,7 +67,7 @@ class Tag(models.Model):
         return self.name
 
 
-class Customer(models.Model):
+class Customer(ChoiceLabelsMixin, models.Model):
     """The customer file (档案). The registering agent is the first-responder owner."""
 
     name = models.CharField(_("name"), max_length=50)
@@ -335,7 +336,7 @@ class DutyRoster(models.Model):
         return f"{self.day} {self.agent}"
 
 
-class Visit(models.Model):
+class Visit(ChoiceLabelsMixin, models.Model):
     """A visit to the sales office (R2.1.2, R6.1.1) with its reception clock."""
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="visits")
@@ -401,7 +402,7 @@ class RotationSkip(models.Model):
         return f"skip {self.roster_id}"
 
 
-class Communication(models.Model):
+class Communication(ChoiceLabelsMixin, models.Model):
     """One contact with a customer (R2.2.1): 一次传递、多次确认."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="communications")
@@ -455,7 +456,7 @@ class FollowUpRule(models.Model):
         return f"{self.get_plan_display()} #{self.step}"
 
 
-class FollowUpTask(models.Model):
+class FollowUpTask(ChoiceLabelsMixin, models.Model):
     """A scheduled follow-up; completing it needs an outcome and extends protection."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="followups")
@@ -500,7 +501,7 @@ class FollowUpTask(models.Model):
         return f"{self.title} ({self.customer_id})"
 
 
-class Feedback(models.Model):
+class Feedback(ChoiceLabelsMixin, models.Model):
     """Customer feedback or a question from any channel (R2.3.3), with time to first response."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="feedback")

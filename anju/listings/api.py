@@ -27,7 +27,7 @@ from anju.core.scoping import get_visible_or_404
 from anju.org.schemas import Ref
 
 from . import selectors
-from .choices import Decoration, ListingStatus, Orientation
+from .choices import ACTIVE_STATUSES, Decoration, ListingStatus, Orientation
 from .models import Building, Listing, ListingChange, ListingVerification, Project
 from .schemas import (
     BoardOut,
@@ -60,7 +60,6 @@ NOT_FOUND = {404: ErrorOut}
 WRITE_ERRORS = {**AUTH_ERRORS, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
 # Fields PATCH may clear (set to null); the others are ignored when sent as null.
 NULLABLE = {"usable_area"}
-ACTIVE = (ListingStatus.AVAILABLE, ListingStatus.RESERVED)
 DETAIL_RELATED = ("project", "building", "collector", "branch", "team", "last_verified_by")
 ROW_RELATED = ("project", "building", "collector", "branch")
 ROW_DEFERRED = ("contact_phone", "search_text", "facility_notes", "collector__phone", "collector__password")
@@ -75,7 +74,7 @@ def _listing_detail(user, listing_id: int) -> Listing:
     now = timezone.now()
     cutoff = services.verify_due_before(listing.branch, now=now)
     listing.verify_due_at = listing.last_verified_at + (now - cutoff)
-    listing.is_stale = listing.status in ACTIVE and listing.last_verified_at < cutoff
+    listing.is_stale = listing.status in ACTIVE_STATUSES and listing.last_verified_at < cutoff
     return listing
 
 

@@ -17,6 +17,10 @@ class ListingStatus(models.TextChoices):
     OFF_MARKET = "off_market", _("Off market")
 
 
+# Listings that can still be sold: the list's default, the stale queue, the ``is_active`` column.
+ACTIVE_STATUSES: tuple[str, ...] = (ListingStatus.AVAILABLE, ListingStatus.RESERVED)
+
+
 # Manual status changes (each needs a reason). Deals will move listings too, through the same table.
 STATUS_TRANSITIONS: dict[str, set[str]] = {
     ListingStatus.AVAILABLE: {ListingStatus.RESERVED, ListingStatus.SOLD, ListingStatus.OFF_MARKET},

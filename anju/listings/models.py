@@ -10,11 +10,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from anju.core.choice_labels import ChoiceLabelsMixin
 from anju.core.crypto import EncryptedTextField
 from anju.core.masking import mask_phone
 from anju.core.scoping import ScopedQuerySet
 
 from .choices import (
+    ACTIVE_STATUSES,
     CertificateStatus,
     Decoration,
     ListingKind,
@@ -27,6 +29,13 @@ from .choices import (
 )
 
 USER = settings.AUTH_USER_MODEL
+
+
+def _two_places(value: Decimal | None) -> str:
+    """``318.5`` → "318.50", ``320`` → "320" (as ``floatformat:"-2"``)."""
+    if value is None:
+        return ""
+    return f"{value:.0f}" if value == value.to_integral_value() else f"{value:.2f}"
 
 
 class SharedQuerySet(ScopedQuerySet):
@@ -110,7 +119,7 @@ class Building(models.Model):
         return f"{self.project} {self.name}"
 
 
-class Listing(models.Model):
+class Listing(ChoiceLabelsMixin, models.Model):
     """One property on offer: a new-home unit of a building or a resale home (R3.1.1).
 
     The collector (采集人) is responsible for it (谁采集、谁负责). Every change goes through a
@@ -170,6 +179,16 @@ class Listing(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=ListingStatus.choices, default=ListingStatus.AVAILABLE
     )
+    # Stored by the database from ``status``. The default list filters on it with a bound
+    # parameter: SQLite never uses a partial index for ``status IN (?, ?)`` (it matches index
+    # predicates against literals only), while an index led by this column serves both
+    # databases (docs/decisions.md, bench/README.md "Listings search").
+    is_active = models.GeneratedField(
+        expression=models.ExpressionWrapper(models.Q(status__in=ACTIVE_STATUSES), output_field=models.BooleanField()),
+        output_field=models.BooleanField(),
+        db_persist=True,
+        verbose_name=_("active"),
+    )
     tags = models.JSONField(_("tags"), default=list, blank=True)
     collector = models.ForeignKey(
         USER, verbose_name=_("collector"), on_delete=models.PROTECT, related_name="collected_listings"
@@ -209,11 +228,14 @@ class Listing(models.Model):
             ),
         ]
         indexes = [
+            # One per sort key of the list, led by the default filter (active) or a chosen status.
+            models.Index(fields=["is_active", "-updated_at", "-id"], name="listing_active_recent"),
+            models.Index(fields=["is_active", "total_price", "id"], name="listing_active_price"),
+            models.Index(fields=["is_active", "unit_price", "id"], name="listing_active_unit_price"),
+            models.Index(fields=["is_active", "built_area", "id"], name="listing_active_area"),
+            models.Index(fields=["district", "is_active", "total_price", "id"], name="listing_district_price"),
             models.Index(fields=["status", "-updated_at", "-id"], name="listing_status_recent"),
-            models.Index(fields=["district", "status", "total_price"], name="listing_district_price"),
-            models.Index(fields=["status", "total_price"], name="listing_status_price"),
-            models.Index(fields=["status", "unit_price"], name="listing_status_unit_price"),
-            models.Index(fields=["status", "built_area"], name="listing_status_area"),
+            models.Index(fields=["status", "total_price", "id"], name="listing_status_price"),
             models.Index(fields=["project", "status"], name="listing_project_status"),
             models.Index(fields=["building", "floor", "unit_no"], name="listing_board"),
             models.Index(fields=["collector", "last_verified_at"], name="listing_collector_stale"),
@@ -233,6 +255,20 @@ class Listing(models.Model):
     @property
     def layout(self) -> str:
         return f"{self.rooms}室{self.halls}厅{self.baths}卫"
+
+    # Plain-text numbers for list rows: what ``floatformat:"-2"`` / ``"0g"`` print, at a
+    # fraction of the cost (a page formats hundreds of them).
+    @property
+    def price_text(self) -> str:
+        return _two_places(self.total_price)
+
+    @property
+    def area_text(self) -> str:
+        return _two_places(self.built_area)
+
+    @property
+    def unit_price_text(self) -> str:
+        return f"{self.unit_price:,}"
 
     @property
     def contact_phone_masked(self) -> str:

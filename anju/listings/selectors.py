@@ -15,12 +15,10 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import ListingStatus
+from .choices import ACTIVE_STATUSES
 from .models import BranchListingSettings, Listing
 from .search import search_q
 
-# What the list shows unless a status is chosen: listings that can still be sold.
-ACTIVE_STATUSES: tuple[str, ...] = (ListingStatus.AVAILABLE, ListingStatus.RESERVED)
 ALL_STATUSES = "all"
 DEFAULT_VERIFY_DAYS = 30  # BranchListingSettings.verify_every_days when a branch has none
 
@@ -77,7 +75,9 @@ def _status_q(status: str | Sequence[str] | None) -> Q:
     if status == ALL_STATUSES:
         return Q()
     if not status:
-        return Q(status__in=ACTIVE_STATUSES)
+        # "IN (true)", not "= true": Django renders ``is_active=True`` as a bare column, which
+        # SQLite cannot look up in an index.
+        return Q(is_active__in=[True])
     if isinstance(status, str):
         return Q(status=status)
     return Q(status__in=list(status))

@@ -202,6 +202,17 @@ def test_status_defaults_to_available_and_reserved(client, p, stock):
     assert titles(client.get(LIST, {"status": "all"})) == ALL
 
 
+def test_the_database_keeps_is_active_in_step_with_the_status(p, stock):
+    """The default list filters on the stored ``is_active`` column; it must follow every status change."""
+    listing_change_status(actor=p.agent, listing=stock["c"], to_status="sold", reason="已签约")
+    flags = dict(Listing.objects.values_list("title", "is_active"))
+    assert flags == {title: title != C for title in ALL}
+    listing_change_status(actor=p.agent, listing=stock["c"], to_status="available", reason="买方违约，重新上架")
+    assert Listing.objects.get(pk=stock["c"].pk).is_active is True
+    sql = str(listing_list_for(p.manager).query)
+    assert "is_active" in sql and "status" not in sql.split("WHERE", 1)[1]
+
+
 def test_a_reversed_range_drops_the_upper_bound_with_a_message(client, p, stock):
     response = as_user(client, p.manager).get(LIST, {"price_min": "900", "price_max": "100"})
     assert titles(response) == {C, D}

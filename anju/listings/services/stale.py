@@ -39,11 +39,10 @@ from anju.core.models import Notification
 from anju.core.notifications import notify
 from anju.org.services import require_visible
 
-from ..choices import ListingStatus
+from ..choices import ACTIVE_STATUSES
 from ..models import BranchListingSettings, Listing
 from ._common import validated_save
 
-ACTIVE = (ListingStatus.AVAILABLE, ListingStatus.RESERVED)
 DEFAULT_DAYS = 30
 SETTINGS_PERMISSIONS = ("listings.manage_projects", "customers.manage_customer_settings")
 
@@ -80,7 +79,7 @@ class StaleRule:
         condition = default
         for days, branch_ids in sorted(by_days.items()):
             condition |= Q(branch_id__in=branch_ids, last_verified_at__lt=self.now - dt.timedelta(days=days))
-        return Q(status__in=ACTIVE) & condition
+        return Q(status__in=ACTIVE_STATUSES) & condition
 
 
 def stale_rule(*, now: dt.datetime | None = None) -> StaleRule:
@@ -102,7 +101,12 @@ def stale_count(queryset: QuerySet, *, now: dt.datetime | None = None) -> int:
     days = Coalesce(F("branch__listing_settings__verify_every_days"), Value(DEFAULT_DAYS), output_field=IntegerField())
     interval = ExpressionWrapper(days * Value(dt.timedelta(days=1)), output_field=DurationField())
     due = ExpressionWrapper(F("last_verified_at") + interval, output_field=DateTimeField())
-    return queryset.filter(status__in=ACTIVE).alias(verify_due=due).filter(verify_due__lt=now or timezone.now()).count()
+    return (
+        queryset.filter(status__in=ACTIVE_STATUSES)
+        .alias(verify_due=due)
+        .filter(verify_due__lt=now or timezone.now())
+        .count()
+    )
 
 
 def counts_by_collector(stale: QuerySet, *, limit: int = 50) -> list[dict]:

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from anju.core.scoping import get_visible_or_404
 
-from ..choices import ListingStatus, PhotoKind
+from ..choices import ACTIVE_STATUSES, PhotoKind
 from ..matching import customers_for_listing
 from ..models import Listing, ListingChange, ListingVerification
 from ..services.listings import DECIMALS, verify_due_before
@@ -28,7 +28,6 @@ from ..services.listings import DECIMALS, verify_due_before
 CHANGE = "listings.change_listing"
 HISTORY_LIMIT = 100
 CENT = Decimal("0.01")
-ACTIVE = (ListingStatus.AVAILABLE, ListingStatus.RESERVED)
 # Change-log keys that are not model fields.
 EXTRA_LABELS = {"photo": lambda: _("Photo / floor plan")}
 
@@ -153,7 +152,7 @@ def listing_detail(request, pk: int):
         "gallery": [photo for photo in photos if photo.kind == PhotoKind.PHOTO],
         "floor_plans": [photo for photo in photos if photo.kind == PhotoKind.FLOOR_PLAN],
         "can_manage": can_manage,
-        "stale": listing.status in ACTIVE and listing.last_verified_at < verify_due_before(listing.branch_id),
+        "stale": listing.status in ACTIVE_STATUSES and listing.last_verified_at < verify_due_before(listing.branch_id),
         "history": history,
         "history_truncated": history_truncated,
         "show_matching": show_matching,

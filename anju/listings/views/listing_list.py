@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import render
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,6 +30,8 @@ def listing_list(request):
     page = page_of(request, listing_list_for(request.user, **form.selector_filters()))
     # The stale threshold is per branch (default 30 days): one query for the whole page.
     page.object_list = mark_stale(list(page.object_list))
+    for listing in page.object_list:  # once per row: the phone cards and the table both link it
+        listing.detail_url = reverse("listings:listing-detail", args=[listing.pk])
     context = {"form": form, "page_obj": page}
     if wants_partial(request):
         return render(request, "listings/partials/_listing_rows.html", context)

@@ -20,7 +20,7 @@ from anju.core.scoping import Scope, get_visible_or_404, scope_of
 from anju.org.models import Branch
 from anju.org.views._common import page_of, posted, wants_partial
 
-from ..choices import ListingStatus
+from ..choices import ACTIVE_STATUSES, ListingStatus
 from ..forms_stale import BranchListingSettingsForm, ReverifyConfirmForm, ReverifyUpdateForm
 from ..models import BranchListingSettings, Listing, ListingVerification
 from ..services import stale as stale_services
@@ -161,7 +161,7 @@ def listing_reverify(request, pk: int):
                 return redirect(_next_url(request, reverse("listings:stale-queue")))
     rule = stale_services.stale_rule()
     due_at = rule.due_at(listing)
-    is_active = listing.status in stale_services.ACTIVE
+    is_active = listing.status in ACTIVE_STATUSES
     context = {
         "listing": listing,
         "confirm_form": confirm_form,
