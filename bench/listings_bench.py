@@ -408,8 +408,8 @@ def samples(seed: int, n: int) -> dict:
     """Inputs that rotate over the repetitions: filter sets and search terms (common and rare)."""
     from django.db.models import Count
 
-    from anju.listings.models import Listing
     from anju.listings.choices import ACTIVE_STATUSES
+    from anju.listings.models import Listing
 
     rng = random.Random(seed + 1)
     by_district = list(
@@ -464,9 +464,9 @@ COMMON_MIN, RARE_MAX, TERMS_PER_CLASS = 500, 20, 20
 
 def _classified(names: list[str], k: int, keep) -> list[tuple[str, int]]:
     """Up to TERMS_PER_CLASS distinct k-character substrings of ``names`` whose match count passes ``keep``."""
+    from anju.listings.choices import ACTIVE_STATUSES
     from anju.listings.models import Listing
     from anju.listings.search import search_q
-    from anju.listings.choices import ACTIVE_STATUSES
 
     found, seen = [], set()
     for name in names:
