@@ -322,23 +322,6 @@ def seed_listings(org, n: int, *, seed: int, new_home_share: float = 0.3) -> See
     )  # fmt: skip
 
 
-# --- the statistics change proposed in bench/README.md ("Listings search") ----------------------
-
-GRAM_STATISTICS = 2000  # PostgreSQL: per-column statistics target of listings_searchgram.gram (default 100)
-
-
-def apply_proposed_fixes(*, undo: bool = False) -> None:
-    """Raise (or reset) the gram column's statistics target outside the migrations, to measure it."""
-    from django.db import connection
-
-    from anju.listings.models import SearchGram
-
-    if connection.vendor == "postgresql":
-        target = -1 if undo else GRAM_STATISTICS  # -1: back to default_statistics_target
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {SearchGram._meta.db_table} ALTER COLUMN gram SET STATISTICS {int(target)}")
-
-
 # --- scenarios -----------------------------------------------------------------------------------
 
 
@@ -630,11 +613,6 @@ def parse_args(argv=None):
     parser.add_argument("--var-dir", help="keep the generated keys here (pass it again to re-measure without --fresh)")
     parser.add_argument("--only", help="comma-separated scenario keys (prefix match) to run")
     parser.add_argument("--no-explain", action="store_true", help="do not print the plans")
-    parser.add_argument(
-        "--try-fixes",
-        action="store_true",
-        help="raise the gram statistics target as proposed in bench/README.md for this run (undone at the end)",
-    )
     return parser.parse_args(argv)
 
 
@@ -672,17 +650,10 @@ def _run(args, started: float) -> int:
         print(f"Listings: {seeded.listings:,} ({seeded.projects} projects, {seeded.buildings} buildings, "
               f"{len(seeded.communities):,} communities), {seeded.grams:,} search grams in {seeded.seconds:.1f} s",
               flush=True)  # fmt: skip
-    if args.try_fixes:
-        apply_proposed_fixes()
-        print(f"Proposed fix applied: gram statistics {GRAM_STATISTICS} (PostgreSQL)", flush=True)
     t0 = time.perf_counter()
     _setup.analyze()
     print(f"ANALYZE: {time.perf_counter() - t0:.1f} s", flush=True)
-    try:
-        return _measure(args, started)
-    finally:
-        if args.try_fixes:
-            apply_proposed_fixes(undo=True)
+    return _measure(args, started)
 
 
 def _measure(args, started: float) -> int:

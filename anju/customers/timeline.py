@@ -14,7 +14,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.text import capfirst
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext as _
 
 from anju.core.models import AuditEvent
@@ -50,7 +50,8 @@ def _name(user) -> str:
 def _minutes(seconds: int | None) -> str:
     if seconds is None:
         return ""
-    return _("%(minutes)s min") % {"minutes": max(seconds, 0) // 60}
+    minutes = max(seconds, 0) // 60
+    return ngettext("%(minutes)s min", "%(minutes)s min", minutes) % {"minutes": minutes}
 
 
 def _yes_no(value: bool) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.lookups import In
 
 from .models import Listing, SearchGram
 
@@ -79,6 +80,12 @@ def search_q(term: str) -> Q:
     needle = normalise(term)
     if not needle:
         return Q()
+    if len(needle) == 1:
+        # A single character is in thousands of listings. "id + 0" keeps both databases from
+        # driving the query from the gram list (one row fetch per match, then a sort of them
+        # all: over a second on SQLite); they read the list's sorted index instead and check
+        # each row against the gram set built once, so a page is found within a few hundred rows.
+        return Q(In(F("pk") + Value(0), SearchGram.objects.filter(gram=needle).values("listing")))
     condition = Q()
     for key in _keys(needle):
         condition &= Q(pk__in=SearchGram.objects.filter(gram=key).values("listing"))
