@@ -51,6 +51,11 @@ class Session(SessionAuth):
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             return None
+        from anju.org.two_factor import is_verified, two_factor_required
+
+        # A session still waiting for its second factor is not a credential (bearer tokens are).
+        if not is_verified(user) and two_factor_required(user):
+            return None
         if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
             raise PermissionDeniedError("csrf_failed", _("The CSRF token is missing or not valid. Reload the page."))
         return user

@@ -42,7 +42,11 @@ def scope_of(user) -> Scope | None:
     if user.is_superuser:
         scope = Scope.ALL
     else:
-        scopes = [Scope(value) for value in user.roles.values_list("data_scope", flat=True)]
+        # The same query tells whether a role requires two-factor sign-in, which the middleware
+        # asks on every request: answering both at once keeps that from costing a query per page.
+        rows = list(user.roles.values_list("data_scope", "requires_two_factor"))
+        user._anju_requires_two_factor = any(required for _scope, required in rows)
+        scopes = [Scope(value) for value, _required in rows]
         scope = max(scopes, key=SCOPE_RANK.__getitem__) if scopes else None
     user._anju_scope = scope
     return scope

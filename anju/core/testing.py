@@ -132,10 +132,14 @@ def ensure_roles() -> None:
         import_module("anju.org.migrations.0002_seed_roles").seed_roles(apps, None)
         import_module("anju.customers.migrations.0002_grant_role_permissions").grant(apps, None)
         import_module("anju.listings.migrations.0002_grant_role_permissions").grant(apps, None)
+        import_module("anju.org.migrations.0003_role_requires_two_factor").require_two_factor(apps, None)
 
 
 def make_personas() -> Personas:
     ensure_roles()
+    # Personas sign in with their password alone, so every test can use them; the tests of
+    # two-factor sign-in (tests/org/test_two_factor.py) switch the requirement back on.
+    Role.objects.update(requires_two_factor=False)
     company = CompanyFactory()
     region = BranchFactory(company=company, name="华东区域", code="R-EAST", kind=BranchKind.REGION)
     branch_a = BranchFactory(company=company, parent=region, name="滨江案场", code="A-BINJIANG")

@@ -14,7 +14,7 @@ from anju.core.api import AUTH_ERRORS, ErrorOut, Paginated, require_perm
 from anju.core.errors import ApplicationError
 from anju.core.scoping import get_visible_or_404, scope_of
 
-from . import auth_services, selectors
+from . import auth_services, selectors, two_factor
 from .models import ApiToken, Branch, Team, User
 from .schemas import BranchOut, MeOut, TeamOut, TokenIn, TokenInfo, TokenOut, UserOut
 
@@ -33,10 +33,30 @@ def issue_token(request, payload: TokenIn):
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
         raise ApplicationError("auth.invalid_credentials", _("The username or password is not correct."), status=401)
+    if two_factor.two_factor_required(user):
+        _second_factor(user, payload.otp)
     # A token exchange is a password login: audited as one, and it clears axes' failure count.
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     token, raw = auth_services.token_create(actor=user, name=payload.name or "API")
     return Status(201, {"token": raw, "name": token.name, "expires_at": token.expires_at})
+
+
+def _second_factor(user, code: str) -> None:
+    """A token is a login: roles that require two-factor sign-in need the code here too (R5.1.2)."""
+    if not two_factor.has_authenticator(user) and not two_factor.recovery_codes_left(user):
+        raise ApplicationError(
+            "auth.two_factor_setup_required",
+            _("Your role requires two-factor sign-in: set it up by logging in to the web app first."),
+            status=401,
+        )
+    if not code.strip():
+        message = _("Your role requires two-factor sign-in: send the code from your authenticator app as “otp”.")
+        raise ApplicationError("auth.two_factor_required", message, {"otp": [message]}, status=401)
+    try:
+        two_factor.verify(user=user, code=code)
+    except ApplicationError as exc:
+        status = 429 if exc.code == "two_factor.throttled" else 401
+        raise ApplicationError("auth.two_factor_invalid", exc.message, {"otp": [exc.message]}, status=status) from None
 
 
 @router.get("/auth/tokens", response={200: list[TokenInfo], **AUTH_ERRORS}, tags=["auth"])

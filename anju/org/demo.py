@@ -205,6 +205,21 @@ AGENTS_PER_TEAM = 3  # extra agents per team at scale 1
 AGENT_POSITIONS = ["置业顾问", "置业顾问", "高级置业顾问", "资深置业顾问"]
 
 
+def _demo_two_factor_off(ctx: SeedContext) -> None:
+    """A fresh installation asks administrators and auditors for a second factor; the demo does
+    not, so every demo login works with the printed password. Turned back on per role at
+    组织 → 角色 (the command's output says so)."""
+    roles = list(Role.objects.filter(requires_two_factor=True).values_list("code", flat=True))
+    if roles:
+        Role.objects.filter(code__in=roles).update(requires_two_factor=False)
+        audit.record(
+            actor=ctx.actor,
+            action="org.role.two_factor_demo_off",
+            after={"roles": roles},
+            reason="demo company",
+        )
+
+
 def _bootstrap_admin(ctx: SeedContext) -> User:
     """The first administrator, made directly: no one exists yet who could call ``user_create``."""
     login = DEMO_LOGINS[0]
@@ -379,6 +394,7 @@ def seed(
                 % {"codes": ", ".join(sorted(missing))}
             )
         _bootstrap_admin(ctx)
+        _demo_two_factor_off(ctx)
         for step in SEED_STEPS if steps is None else steps:
             (import_string(step) if isinstance(step, str) else step)(ctx)
         ctx.summary[_("Audit events")] = AuditEvent.objects.count()

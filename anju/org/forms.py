@@ -411,6 +411,11 @@ class RoleForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
     data_scope = forms.ChoiceField(
         label=_label(Role, "data_scope"), choices=Scope.choices, help_text=_("Which records holders of this role see.")
     )
+    requires_two_factor = forms.BooleanField(
+        label=_label(Role, "requires_two_factor"),
+        required=False,
+        help_text=Role._meta.get_field("requires_two_factor").help_text,
+    )
     permissions = PermissionChoiceField(
         label=_label(Role, "permissions"), queryset=Permission.objects.none(), required=False
     )
@@ -424,6 +429,7 @@ class RoleForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
                     "name": role.name,
                     "description": role.description,
                     "data_scope": role.data_scope,
+                    "requires_two_factor": role.requires_two_factor,
                     "permissions": [perm.pk for perm in role.permissions.all()],
                 },
             )

@@ -115,6 +115,14 @@ class Role(models.Model):
     data_scope = models.CharField(_("data scope"), max_length=10, choices=Scope.choices, default=Scope.OWN)
     permissions = models.ManyToManyField(Permission, verbose_name=_("permissions"), blank=True, related_name="+")
     is_system = models.BooleanField(_("built-in"), default=False, help_text=_("Built-in roles cannot be deleted."))
+    requires_two_factor = models.BooleanField(
+        _("requires two-factor sign-in"),
+        default=False,
+        help_text=_(
+            "Holders must enter a code from an authenticator app (or a one-time recovery code) after their "
+            "password before they can open any page."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

@@ -9,6 +9,11 @@ class TokenIn(Schema):
     username: str = Field(..., min_length=1, max_length=150)
     password: str = Field(..., min_length=1, max_length=256)
     name: str = Field("API", max_length=60, description="A label to recognise the token on the tokens page")
+    otp: str = Field(
+        "",
+        max_length=20,
+        description="For users whose role requires two-factor sign-in: the authenticator code or a recovery code",
+    )
 
 
 class TokenOut(Schema):

@@ -233,10 +233,15 @@ def _check_placement(user: User) -> None:
         )
 
 
-def _end_sessions_and_tokens(user: User) -> None:
+def end_sessions(user: User) -> None:
+    """Log the user out everywhere (their browser sessions; API tokens are left alone)."""
     keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
     Session.objects.filter(session_key__in=keys).delete()
     UserSession.objects.filter(user=user).delete()
+
+
+def _end_sessions_and_tokens(user: User) -> None:
+    end_sessions(user)
     ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
@@ -411,7 +416,7 @@ def password_change(*, user: User, old_password: str, new_password: str) -> User
 
 
 def _role_snapshot(role: Role) -> dict:
-    snapshot = audit.model_snapshot(role, ["code", "name", "description", "data_scope"])
+    snapshot = audit.model_snapshot(role, ["code", "name", "description", "data_scope", "requires_two_factor"])
     snapshot["permissions"] = sorted(
         f"{app}.{codename}" for app, codename in role.permissions.values_list("content_type__app_label", "codename")
     )
@@ -420,11 +425,24 @@ def _role_snapshot(role: Role) -> dict:
 
 @transaction.atomic
 def role_create(
-    *, actor: User, code: str, name: str, data_scope: str, permissions: list[Permission], description: str = ""
+    *,
+    actor: User,
+    code: str,
+    name: str,
+    data_scope: str,
+    permissions: list[Permission],
+    description: str = "",
+    requires_two_factor: bool = False,
 ) -> Role:
     """Create a custom role."""
     require(actor, MANAGE_ROLES)
-    role = Role(code=code.strip(), name=name.strip(), description=description, data_scope=data_scope)
+    role = Role(
+        code=code.strip(),
+        name=name.strip(),
+        description=description,
+        data_scope=data_scope,
+        requires_two_factor=requires_two_factor,
+    )
     _validated_save(role)
     role.permissions.set(permissions)
     audit.record(actor=actor, action="org.role.created", target=role, after=_role_snapshot(role))
@@ -433,15 +451,24 @@ def role_create(
 
 @transaction.atomic
 def role_update(
-    *, actor: User, role: Role, name: str, description: str, data_scope: str, permissions: list[Permission]
+    *,
+    actor: User,
+    role: Role,
+    name: str,
+    description: str,
+    data_scope: str,
+    permissions: list[Permission],
+    requires_two_factor: bool | None = None,
 ) -> Role:
-    """Change a role's name, data scope and permissions (built-in roles included)."""
+    """Change a role's name, data scope, two-factor requirement and permissions (built-in roles included)."""
     require(actor, MANAGE_ROLES)
     role = Role.objects.select_for_update().get(pk=role.pk)
     if data_scope not in Scope.values:
         raise ValidationFailed("role.bad_scope", _("Unknown data scope."), {"data_scope": [_("Unknown data scope.")]})
     before = _role_snapshot(role)
     role.name, role.description, role.data_scope = name.strip(), description, data_scope
+    if requires_two_factor is not None:
+        role.requires_two_factor = requires_two_factor
     _validated_save(role)
     role.permissions.set(permissions)
     before, after = audit.diff(before, _role_snapshot(role))

@@ -13,6 +13,7 @@ urlpatterns = [
     path("users/<int:pk>/status/", users.user_status, name="user-status"),
     path("users/<int:pk>/roles/", users.user_roles, name="user-roles"),
     path("users/<int:pk>/password/", users.user_password, name="user-password"),
+    path("users/<int:pk>/two-factor/reset/", users.user_two_factor_reset, name="user-two-factor-reset"),
     path("teams/", teams.team_list, name="team-list"),
     path("teams/export.csv", teams.team_export, name="team-export"),
     path("teams/new/", teams.team_create, name="team-create"),

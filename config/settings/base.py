@@ -43,6 +43,9 @@ INSTALLED_APPS = [
     "ninja",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_tasks",
     "django_tasks_db",
     "anju.core",
@@ -60,10 +63,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "anju.core.middleware.HtmxVaryMiddleware",
+    "anju.org.middleware.TwoFactorRequiredMiddleware",
     # Last, as django-axes asks, so it sees the outcome of authentication.
     "axes.middleware.AxesMiddleware",
 ]
@@ -147,6 +152,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("ANJU_LOCKOUT_MINUTES", 30, minimu
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "anju.org.views_auth.lockout_response"
 AXES_VERBOSE = False
+
+# Two-factor sign-in (anju.org.two_factor): the name authenticator apps show for the account.
+OTP_TOTP_ISSUER = "Anju 安居"
+# Wrong codes: 1 s, 2 s, 4 s … between attempts (django-otp's throttle), per device.
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 
 # Internationalisation: zh-Hans first, English complete.
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "zh-hans")

@@ -58,3 +58,38 @@ def test_agent_home_works_on_a_phone(phone_page, people):
     expect(phone_page.locator("[data-testid=sidebar]")).not_to_be_visible()
     phone_page.click("button[aria-controls=sidebar]")
     expect(phone_page.locator("[data-testid=sidebar]")).to_be_visible()
+
+
+def test_an_administrator_sets_up_two_factor_sign_in_and_uses_it(page, people):
+    """The administrator role requires a second factor: the browser enrols an authenticator from
+    the key on the page (as a phone app would from the QR code), then signs in with a code."""
+    import base64
+
+    from django_otp.oath import totp
+
+    from anju.org.models import Role
+
+    Role.objects.filter(code="administrator").update(requires_two_factor=True)
+    log_in(page, "admin", PASSWORD)
+    expect(page).to_have_url(re.compile(r"/account/two-factor/setup/"))
+    expect(page.locator("[data-testid=two-factor-qr] svg")).to_be_visible()
+    page.click("details summary")
+    secret = page.locator("[data-testid=two-factor-secret]").inner_text().replace(" ", "")
+    key = base64.b32decode(secret)
+    page.fill("input[name=code]", f"{totp(key):06d}")
+    page.click("[data-testid=two-factor-submit]")
+    expect(page.locator("[data-testid=recovery-code]")).to_have_count(10)
+    recovery = page.locator("[data-testid=recovery-code]").first.inner_text()
+    page.click("[data-testid=two-factor-continue]")
+    expect(page.locator("[data-testid=sidebar]")).to_be_visible()
+
+    # Next sign-in: the password is not enough; a recovery code opens it once.
+    page.click("[data-testid=user-menu]")
+    page.click("[data-testid=logout]")
+    log_in(page, "admin", PASSWORD)
+    expect(page).to_have_url(re.compile(r"/account/two-factor/verify/"))
+    page.fill("input[name=code]", recovery)
+    page.click("[data-testid=two-factor-submit]")
+    expect(page.locator("[data-testid=sidebar]")).to_be_visible()
+    page.goto("/account/two-factor/")
+    expect(page.locator("[data-testid=recovery-codes-left]")).to_contain_text("9")

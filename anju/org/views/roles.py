@@ -48,6 +48,7 @@ def role_create(request):
                 name=data["name"],
                 description=data["description"],
                 data_scope=data["data_scope"],
+                requires_two_factor=data["requires_two_factor"],
                 permissions=list(data["permissions"]),
             )
         except ApplicationError as exc:
@@ -74,6 +75,7 @@ def role_edit(request, pk: int):
                 name=data["name"],
                 description=data["description"],
                 data_scope=data["data_scope"],
+                requires_two_factor=data["requires_two_factor"],
                 permissions=[*data["permissions"], *kept],
             )
         except ApplicationError as exc:

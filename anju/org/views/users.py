@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import redirect, render
@@ -14,11 +15,11 @@ from django.utils.translation import gettext_lazy
 
 from anju.core import audit
 from anju.core.errors import ApplicationError
-from anju.core.forms import apply_error
+from anju.core.forms import BootstrapFormMixin, apply_error
 from anju.core.models import AuditEvent
 from anju.core.scoping import get_visible_or_404
 
-from .. import selectors, services
+from .. import selectors, services, two_factor
 from ..choices import USER_STATUS_TRANSITIONS, UserStatus
 from ..forms import UserCreateForm, UserEditForm, UserFilterForm, UserPasswordForm, UserRolesForm, UserStatusForm
 from ..models import ApiToken, User, UserSession
@@ -140,6 +141,8 @@ def user_detail(request, pk: int):
             user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
         ).count()
         context["open_sessions"] = UserSession.objects.filter(user=user).count()
+        context["two_factor_on"] = two_factor.has_authenticator(user)
+        context["two_factor_required"] = two_factor.two_factor_required(user)
     if context["can_browse_audit"]:
         context["events"] = (
             AuditEvent.objects.visible_to(actor)
@@ -256,3 +259,32 @@ def user_password(request, pk: int):
             )
             return redirect("org:user-detail", pk=user.pk)
     return render(request, "org/user_password.html", {"form": form, "subject": user})
+
+
+class TwoFactorResetForm(BootstrapFormMixin, forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=200,
+        widget=forms.TextInput(attrs={"placeholder": gettext_lazy("e.g. phone lost, confirmed by phone call")}),
+    )
+
+
+@login_required
+@permission_required(MANAGE, raise_exception=True)
+def user_two_factor_reset(request, pk: int):
+    """Remove a user's authenticator and recovery codes (lost phone); GET confirms, POST resets."""
+    user = _in_scope(request, pk)
+    form = TwoFactorResetForm(posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            two_factor.two_factor_reset(actor=request.user, user=user, reason=form.cleaned_data["reason"])
+        except ApplicationError as exc:
+            apply_error(form, exc)
+        else:
+            messages.success(
+                request,
+                _("The two-factor sign-in of “%(user)s” was reset; they set it up again at their next sign-in.")
+                % {"user": user},
+            )
+            return redirect("org:user-detail", pk=user.pk)
+    return render(request, "org/user_two_factor_reset.html", {"form": form, "subject": user})

@@ -74,6 +74,12 @@ class Command(BaseCommand):
         self.stdout.write("")
         self._print_logins(demo.demo_logins(ctx))
         self.stdout.write(_("Password for every demo user: %(password)s") % {"password": settings.ANJU_DEMO_PASSWORD})
+        self.stdout.write(
+            _(
+                "Two-factor sign-in is off in the demo (a new installation requires it of administrators and "
+                "auditors); turn it on per role under Organisation → Roles."
+            )
+        )
 
     def _print_logins(self, rows: list[dict[str, str]]) -> None:
         columns = [
