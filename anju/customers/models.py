@@ -75,6 +75,9 @@ class Customer(ChoiceLabelsMixin, models.Model):
     phone_index = models.CharField(max_length=64, editable=False)
     # The last four digits alone identify no one; kept in clear so "尾号 1234" searches are fast.
     phone_last4 = models.CharField(max_length=4, editable=False)
+    # The name normalised for search (NFKC, lower case, no spaces; anju.core.grams.normalise):
+    # what CustomerNameGram is cut from and what confirms terms of three or more characters.
+    search_name = models.TextField(blank=True, default="", editable=False)
     id_number = EncryptedTextField(_("ID-card number"), blank=True)
     id_number_index = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
     gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
@@ -167,6 +170,21 @@ class Customer(ChoiceLabelsMixin, models.Model):
     @property
     def id_number_masked(self) -> str:
         return mask_id_number(self.id_number)
+
+
+class CustomerNameGram(models.Model):
+    """One unigram or bigram of a customer's ``search_name``: the inverted index behind the customer
+    list's name search, fast on SQLite and PostgreSQL alike (anju.core.grams, docs/decisions.md)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    gram = models.CharField(max_length=2)
+
+    class Meta:
+        indexes = [models.Index(fields=["gram", "customer"], name="customer_name_gram")]
+        constraints = [models.UniqueConstraint(fields=["customer", "gram"], name="customer_name_gram_unique")]
+
+    def __str__(self) -> str:
+        return self.gram
 
 
 class Consent(models.Model):

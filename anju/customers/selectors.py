@@ -12,6 +12,7 @@ from anju.core.masking import mask_phone, normalise_phone
 
 from .models import Customer
 from .rules import phone_index
+from .search import name_search_q
 
 # --- the customer list (search, filters, sort) --------------------------------------------------
 
@@ -45,14 +46,15 @@ def _phone_digits(term: str) -> str | None:
 
 
 def customer_search_q(term: str) -> Q:
-    """One search box: a full mobile hits the blind index, four digits the last four, anything else the name."""
+    """One search box: a full mobile hits the blind index, four digits the last four, anything else
+    the name (a substring, through the name grams: anju.customers.search)."""
     term = (term or "").strip()
     digits = _phone_digits(term)
     if digits is not None and len(digits) == 11:
         return Q(phone_index=phone_index(digits))
     if digits is not None and len(digits) == 4:
         return Q(phone_last4=digits)
-    return Q(name__icontains=term)
+    return name_search_q(term)
 
 
 def search_for_audit(term: str) -> str:

@@ -5,29 +5,18 @@ under the C locale. So every listing keeps its unigrams and bigrams in ``SearchG
 inverted index, ~2 rows per character). A query of n ≥ 2 characters looks up its bigrams
 through the (gram, listing) index, keeps the listings that have all of them, and (n ≥ 3)
 confirms the exact substring on that small set; a one-character query uses its unigram.
+The model-independent parts live in ``anju.core.grams`` (shared with customer name search).
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from django.db.models import Q
 
-from django.db.models import F, Q, Value
-from django.db.models.lookups import In
+from anju.core.grams import MAX_KEYS, _keys, gram_q, grams_of, normalise
 
 from .models import Listing, SearchGram
 
-_SPACE = re.compile(r"\s+")
-
-
-def normalise(text: str) -> str:
-    """NFKC (full-width → half-width), lower case, no whitespace: the form grams are cut from."""
-    return _SPACE.sub("", unicodedata.normalize("NFKC", text or "")).lower()
-
-
-def grams_of(text: str) -> set[str]:
-    text = normalise(text)
-    return set(text) | {text[i : i + 2] for i in range(len(text) - 1)}
+__all__ = ["MAX_KEYS", "_keys", "grams_of", "normalise", "rebuild_grams", "search_q", "search_text_for"]
 
 
 def search_text_for(listing: Listing) -> str:
@@ -51,44 +40,7 @@ def rebuild_grams(listing: Listing) -> None:
     SearchGram.objects.bulk_create([SearchGram(listing=listing, gram=gram) for gram in wanted - existing])
 
 
-# More bigrams than this add semi-joins without narrowing the candidates much; the substring
-# check on ``search_text`` keeps the result exact whichever bigrams are used.
-MAX_KEYS = 6
-
-
-def _keys(needle: str) -> list[str]:
-    """The grams a match must contain: the character itself, or the term's distinct bigrams
-    (at most MAX_KEYS, spread over the whole term)."""
-    if len(needle) == 1:
-        return [needle]
-    bigrams = list(dict.fromkeys(needle[i : i + 2] for i in range(len(needle) - 1)))
-    if len(bigrams) <= MAX_KEYS:
-        return bigrams
-    step = (len(bigrams) - 1) / (MAX_KEYS - 1)
-    return [bigrams[round(i * step)] for i in range(MAX_KEYS)]
-
-
 def search_q(term: str) -> Q:
-    """A filter matching listings whose name/community/address contains ``term``.
-
-    One ``id IN (SELECT listing_id … WHERE gram = …)`` per gram rather than one GROUP BY …
-    HAVING COUNT(DISTINCT gram) = n: the planner estimates each gram from its statistics (a
-    HAVING clause is a blind 0.5 % guess, which sent PostgreSQL into nested loops over
-    thousands of rows) and can intersect the sorted (gram, listing) index ranges with merge
-    joins. For one or two characters the gram *is* the substring, so no text check is needed.
-    """
-    needle = normalise(term)
-    if not needle:
-        return Q()
-    if len(needle) == 1:
-        # A single character is in thousands of listings. "id + 0" keeps both databases from
-        # driving the query from the gram list (one row fetch per match, then a sort of them
-        # all: over a second on SQLite); they read the list's sorted index instead and check
-        # each row against the gram set built once, so a page is found within a few hundred rows.
-        return Q(In(F("pk") + Value(0), SearchGram.objects.filter(gram=needle).values("listing")))
-    condition = Q()
-    for key in _keys(needle):
-        condition &= Q(pk__in=SearchGram.objects.filter(gram=key).values("listing"))
-    if len(needle) > 2:
-        condition &= Q(search_text__contains=needle)
-    return condition
+    """A filter matching listings whose name/community/address contains ``term``
+    (``anju.core.grams.gram_q`` over ``SearchGram``, confirmed on ``search_text``)."""
+    return gram_q(term, gram_model=SearchGram, fk="listing", text_field="search_text")

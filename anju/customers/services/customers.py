@@ -18,6 +18,7 @@ from anju.org.services import require_visible
 from ..choices import STAGE_TRANSITIONS, ConsentKind, OwnershipChangeKind, Stage
 from ..models import Consent, Customer, CustomerNeeds, NeedsRevision, OwnershipChange, RevealLog, Tag
 from ..rules import clean_id_number, clean_mobile, id_number_index, phone_index, protection_end
+from ..search import rebuild_name_grams, set_search_name
 from ._common import validated_save
 
 CUSTOMER_FIELDS = [
@@ -111,6 +112,7 @@ def customer_register(
         protected_until=protection_end(actor.branch, start=now), last_contact_at=registered_at or now,
     )  # fmt: skip
     _check_budget(customer)
+    set_search_name(customer)
     if id_number:
         customer.id_number = clean_id_number(id_number)
         customer.id_number_index = id_number_index(customer.id_number)
@@ -124,6 +126,7 @@ def customer_register(
         if existing is None:
             raise
         raise duplicate_error(existing) from None
+    rebuild_name_grams(customer, created=True)  # the name search index (R2.4.1)
     _set_tags(customer, list(tags))
     version = settings.ANJU_PRIVACY_POLICY_VERSION
     Consent.objects.create(
@@ -167,6 +170,7 @@ def customer_update(
             raise ValueError(f"customer field {name!r} cannot be changed here")
         setattr(customer, name, value.strip() if isinstance(value, str) else value)
     _check_budget(customer)
+    renamed = set_search_name(customer)
     if phone is not None and phone.strip():
         digits = clean_mobile(phone)
         if digits != customer.phone:
@@ -180,6 +184,8 @@ def customer_update(
             validated_save(customer, exclude=["phone_index"])
     except IntegrityError:
         raise duplicate_error(Customer.objects.get(phone_index=customer.phone_index)) from None
+    if renamed:
+        rebuild_name_grams(customer)  # the list's name search follows a rename
     if tags is not None:
         _set_tags(customer, tags)
     after = {

@@ -27,6 +27,7 @@ from anju.org.models import Branch, User
 from ..choices import STAGE_TRANSITIONS, ConsentKind, OwnershipChangeKind, Source, Stage, VisitStatus
 from ..models import Consent, Customer, DutyRoster, OwnershipChange, RotationSkip, Visit
 from ..rules import clean_mobile, phone_index, protection_end
+from ..search import rebuild_name_grams, set_search_name
 from ._common import validated_save
 from .customers import CUSTOMER_FIELDS, customer_change_stage, customer_register, duplicate_error
 from .ownership import pool_claim
@@ -257,6 +258,7 @@ def _register_unowned(*, actor, branch: Branch, name: str, digits: str, source: 
         name=name, phone=digits, phone_index=index, phone_last4=digits[-4:], source=source, branch=branch,
         created_by=actor, last_contact_at=now,
     )  # fmt: skip
+    set_search_name(customer)
     try:
         with transaction.atomic():
             validated_save(customer, exclude=["phone_index"])
@@ -265,6 +267,7 @@ def _register_unowned(*, actor, branch: Branch, name: str, digits: str, source: 
         if existing is None:
             raise
         raise duplicate_error(existing) from None
+    rebuild_name_grams(customer, created=True)  # the name search index (R2.4.1)
     Consent.objects.create(
         customer=customer, kind=ConsentKind.PERSONAL_INFO, purpose=_("Property consultation and follow-up"),
         policy_version=settings.ANJU_PRIVACY_POLICY_VERSION, channel=consent_channel, granted_at=now,

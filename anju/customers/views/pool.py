@@ -31,6 +31,7 @@ from anju.org.models import Branch, User
 from ..choices import OwnershipChangeKind, Source, ValueTier
 from ..models import Customer, OwnershipChange
 from ..rules import MOBILE, phone_index, settings_for
+from ..search import name_search_q
 from ..services.ownership import holding_count, pool_claim
 
 PERMISSION = "customers.add_customer"
@@ -101,7 +102,7 @@ def pool_list_for(viewer: User, *, search: str = "", source: str = "", tier: str
         elif len(digits) == 4 and digits == search:
             queryset = queryset.filter(phone_last4=digits)
         else:
-            queryset = queryset.filter(name__icontains=search)
+            queryset = queryset.filter(name_search_q(search))  # the name grams, like the list
     if source:
         queryset = queryset.filter(source=source)
     if tier:
