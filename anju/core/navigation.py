@@ -42,6 +42,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem(_("Audit trail"), "audit-list", "journal-check", "core.browse_audit", _("Security")),
     NavItem(_("API tokens"), "account-tokens", "key", None, _("My account")),
     NavItem(_("Change password"), "password-change", "shield-check", None, _("My account")),
+    NavItem(_("Two-factor sign-in"), "account-two-factor", "shield-lock", None, _("My account")),
 ]
 
 

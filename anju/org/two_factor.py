@@ -199,23 +199,37 @@ def two_factor_reset(*, actor: User, user: User, reason: str) -> int:
 
     The user's sessions end, so nobody keeps a session verified with the lost device.
     """
-    from .services import MANAGE_USERS, end_sessions, require_visible
+    from .services import MANAGE_USERS, require_visible
 
     require(actor, MANAGE_USERS)
     require_visible(actor, user)
-    reason = (reason or "").strip()
-    if not reason:
-        message = _("Give a reason.")
-        raise ValidationFailed("two_factor.reason_required", message, {"reason": [message]})
     if actor.pk == user.pk:
         raise PermissionDeniedError(
             "two_factor.reset_self",
             _("You cannot reset your own two-factor sign-in; ask another administrator."),
         )
+    return _reset(user=user, reason=reason, actor=actor)
+
+
+@transaction.atomic
+def two_factor_reset_by_operator(*, user: User, reason: str, operator: str) -> int:
+    """The server-side way out when no administrator can sign in (``manage.py two_factor_reset``);
+    recorded in the audit trail under the operator's name."""
+    return _reset(user=user, reason=reason, actor=None, actor_name=f"{operator} (manage.py)")
+
+
+def _reset(*, user: User, reason: str, actor: User | None, actor_name: str | None = None) -> int:
+    from .services import end_sessions
+
+    reason = (reason or "").strip()
+    if not reason:
+        message = _("Give a reason.")
+        raise ValidationFailed("two_factor.reason_required", message, {"reason": [message]})
     removed = _delete_devices(user)
     end_sessions(user)
     audit.record(
         actor=actor,
+        actor_name=actor_name,
         action="auth.two_factor.reset",
         target=user,
         reason=reason,

@@ -302,3 +302,20 @@ def test_the_api_token_exchange_asks_for_the_second_factor_too(admin_needs_2fa):
     )
     assert ok.status_code == 201, ok.content
     assert Client().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {ok.json()['token']}").status_code == 200
+
+
+def test_the_server_command_resets_and_is_audited_under_the_operator(admin_needs_2fa):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    enrol(Client(), admin_needs_2fa)
+    with pytest.raises(CommandError):
+        call_command("two_factor_reset", admin_needs_2fa.username, reason=" ", operator="张三")
+    assert TOTPDevice.objects.filter(user=admin_needs_2fa).exists()
+    out = StringIO()
+    call_command("two_factor_reset", admin_needs_2fa.username, reason="工单 1234", operator="张三", stdout=out)
+    assert "2 device(s) removed" in out.getvalue()  # the authenticator and the recovery codes
+    assert not TOTPDevice.objects.filter(user=admin_needs_2fa).exists()
+    event = AuditEvent.objects.get(action="auth.two_factor.reset")
+    assert event.actor_id is None and event.actor_name == "张三 (manage.py)" and event.reason == "工单 1234"
