@@ -26,7 +26,14 @@ def sales_staff_visible_to(viewer):
     can_own = Role.objects.filter(
         users=OuterRef("pk"), permissions__content_type__app_label="customers", permissions__codename="add_customer"
     )
-    return User.objects.visible_to(viewer).filter(Exists(can_own)).order_by("display_name", "username")
+    # Only what an <option> shows: a company-wide list has ~2,000 owners, and loading every
+    # column would decrypt each one's phone for nothing.
+    return (
+        User.objects.visible_to(viewer)
+        .filter(Exists(can_own))
+        .only("pk", "display_name", "username")
+        .order_by("display_name", "username")
+    )
 
 
 class CustomerFilterForm(BootstrapFormMixin, forms.Form):
