@@ -161,3 +161,30 @@ def test_the_migration_backfills_grams_of_existing_customers(p, names):
     # Running it again changes nothing.
     migration.backfill_name_grams(global_apps, None)
     assert found(p.admin, "明轩") == {names["ouyang"], names["trap"]}
+
+
+def test_name_search_results_keep_every_sort_order(p, register):
+    """Name searches of two or more characters sort through wrapped keys (so the database
+    collects the matches first): the order must still be the one the user chose."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    ids = {}
+    for offset, name in enumerate(["王小刚", "王小明", "王小红"]):
+        ids[name] = register(p.agent, name=name).pk
+        Customer.objects.filter(pk=ids[name]).update(
+            updated_at=now - timedelta(hours=offset), protected_until=now + timedelta(days=10 - offset)
+        )
+    Customer.objects.filter(pk=ids["王小红"]).update(protected_until=None)
+
+    def order(sort):
+        return list(customer_list_for(p.agent, search="王小", sort=sort).values_list("name", flat=True))
+
+    assert order("updated") == ["王小刚", "王小明", "王小红"]
+    assert order("name") == sorted(["王小刚", "王小明", "王小红"])
+    assert order("protection") == ["王小明", "王小刚", "王小红"]  # soonest first, none last
+    sql = str(customer_list_for(p.agent, search="王小").query)
+    assert "COALESCE" in sql.split("ORDER BY", 1)[1]
+    assert "COALESCE" not in str(customer_list_for(p.agent, search="王").query)  # a surname: the index order
