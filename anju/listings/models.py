@@ -252,6 +252,10 @@ class Listing(ChoiceLabelsMixin, models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def is_managed_by(self, user) -> bool:
+        """Whether the listing lies in the user's own/team/branch scope (the collector is responsible)."""
+        return Listing.objects.managed_by(user).filter(pk=self.pk).exists()
+
     @property
     def layout(self) -> str:
         return f"{self.rooms}室{self.halls}厅{self.baths}卫"

@@ -23,7 +23,7 @@ from anju.core.notifications import notify
 from anju.core.permissions import require
 from anju.core.scoping import scope_of
 
-from .models import Role, User
+from .models import User
 
 RECOVERY_CODE_COUNT = 10
 TOTP_NAME = "authenticator"
@@ -242,7 +242,3 @@ def _reset(*, user: User, reason: str, actor: User | None, actor_name: str | Non
         % {"reason": reason},
     )
     return removed
-
-
-def roles_requiring_two_factor() -> list[Role]:
-    return list(Role.objects.filter(requires_two_factor=True).order_by("pk"))

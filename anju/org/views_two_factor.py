@@ -27,6 +27,7 @@ from anju.core.errors import ApplicationError
 from anju.core.forms import BootstrapFormMixin, apply_error
 
 from . import two_factor
+from .views._common import posted
 
 
 class CodeForm(BootstrapFormMixin, forms.Form):
@@ -70,7 +71,7 @@ def two_factor_setup(request):
         messages.info(request, _("None of your roles requires two-factor sign-in."))
         return redirect("account-two-factor")
     device = two_factor.enrolment_start(user=request.user)
-    form = CodeForm(request.POST or None)
+    form = CodeForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             device, codes = two_factor.enrolment_confirm(user=request.user, code=form.cleaned_data["code"])
@@ -101,7 +102,7 @@ def two_factor_verify(request):
         return redirect(_next_url(request))
     if not two_factor.has_authenticator(request.user) and not two_factor.recovery_codes_left(request.user):
         return redirect(f"{reverse('two-factor-setup')}?{urlencode({'next': _next_url(request)})}")
-    form = CodeForm(request.POST or None)
+    form = CodeForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             device = two_factor.verify(user=request.user, code=form.cleaned_data["code"])

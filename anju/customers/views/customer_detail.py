@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
 from anju.core.scoping import get_visible_or_404
+from anju.org.views._common import posted
 
 from ..choices import ConsentKind, Stage
 from ..forms import (
@@ -45,10 +46,6 @@ TRANSFER = "customers.transfer_customer"
 REVISIONS_SHOWN = 50
 
 
-def _posted(request):
-    return request.POST if request.method == "POST" else None
-
-
 def _customer(request, pk: int) -> Customer:
     return get_visible_or_404(Customer.objects.select_related("owner", "team", "branch"), request.user, pk=pk)
 
@@ -72,7 +69,7 @@ def _action_page(request, customer: Customer, form, **context):
 @login_required
 @permission_required(ADD, raise_exception=True)
 def customer_register(request):
-    form = CustomerRegisterForm(_posted(request))
+    form = CustomerRegisterForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             customer = services.customer_register(actor=request.user, **form.service_kwargs())
@@ -90,7 +87,7 @@ def customer_register(request):
 @permission_required(CHANGE, raise_exception=True)
 def customer_edit(request, pk: int):
     customer = _customer(request, pk)
-    form = CustomerEditForm(_posted(request), customer=customer)
+    form = CustomerEditForm(posted(request), customer=customer)
     if request.method == "POST" and form.is_valid():
         try:
             services.customer_update(actor=request.user, customer=customer, **form.changes())
@@ -239,7 +236,7 @@ def customer_reveal(request, pk: int):
 @permission_required(CHANGE, raise_exception=True)
 def customer_stage(request, pk: int):
     customer = _customer(request, pk)
-    form = StageForm(_posted(request), customer=customer)
+    form = StageForm(posted(request), customer=customer)
     if request.method == "POST" and form.is_valid():
         try:
             customer = services.customer_change_stage(
@@ -273,7 +270,7 @@ def customer_stage(request, pk: int):
 @permission_required(TRANSFER, raise_exception=True)
 def customer_transfer(request, pk: int):
     customer = _customer(request, pk)
-    form = TransferForm(_posted(request), viewer=request.user, customer=customer)
+    form = TransferForm(posted(request), viewer=request.user, customer=customer)
     if request.method == "POST" and form.is_valid():
         try:
             customer = ownership.customer_transfer(
@@ -306,7 +303,7 @@ def customer_transfer(request, pk: int):
 @permission_required(CHANGE, raise_exception=True)
 def customer_release(request, pk: int):
     customer = _customer(request, pk)
-    form = ReasonForm(_posted(request))
+    form = ReasonForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             customer = ownership.pool_release(actor=request.user, customer=customer, reason=form.cleaned_data["reason"])
@@ -336,7 +333,7 @@ def customer_release(request, pk: int):
 def customer_needs(request, pk: int):
     customer = _customer(request, pk)
     needs = CustomerNeeds.objects.filter(customer=customer).first()
-    form = NeedsForm(_posted(request), instance=needs)
+    form = NeedsForm(posted(request), instance=needs)
     if request.method == "POST" and form.is_valid():
         try:
             services.needs_update(actor=request.user, customer=customer, **form.values())
@@ -369,7 +366,7 @@ def customer_needs(request, pk: int):
 def consent_record(request, pk: int):
     customer = _customer(request, pk)
     initial = {"kind": request.GET["kind"]} if request.GET.get("kind") in ConsentKind.values else {}
-    form = ConsentForm(_posted(request), initial=initial)
+    form = ConsentForm(posted(request), initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             consent = services.consent_record(actor=request.user, customer=customer, **form.cleaned_data)
@@ -394,7 +391,7 @@ def consent_record(request, pk: int):
 def consent_withdraw(request, pk: int):
     consent = get_visible_or_404(Consent.objects.select_related("customer"), request.user, pk=pk)
     customer = consent.customer
-    form = ReasonForm(_posted(request))
+    form = ReasonForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             services.consent_withdraw(actor=request.user, consent=consent, reason=form.cleaned_data["reason"])
@@ -430,7 +427,7 @@ def consent_withdraw(request, pk: int):
 def customer_id_number(request, pk: int):
     customer = _customer(request, pk)
     has_consent = customer.consents.filter(kind=ConsentKind.ID_NUMBER, withdrawn_at__isnull=True).exists()
-    form = IdNumberForm(_posted(request))
+    form = IdNumberForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             services.customer_set_id_number(

@@ -21,7 +21,7 @@ def require_managed(actor, listing) -> None:
 
     if not Listing.objects.visible_to(actor).filter(pk=listing.pk).exists():
         raise ApplicationError("not_found", _("Not found."), status=404)
-    if not Listing.objects.managed_by(actor).filter(pk=listing.pk).exists():
+    if not listing.is_managed_by(actor):
         raise ApplicationError(
             "listing.not_yours",
             _("Only the collector, their team lead or branch manager can change this listing."),

@@ -239,7 +239,7 @@ def listing_reveal_contact(*, actor, listing: Listing, reason: str) -> str:
         raise ApplicationError("not_found", _("Not found."), status=404)
     # Minimum necessary (R3.1.3): the catalogue is shared, the owner's number is not — only the
     # collector and the leads/managers above them may see it; others go through the collector.
-    if not Listing.objects.managed_by(actor).filter(pk=listing.pk).exists():
+    if not listing.is_managed_by(actor):
         raise PermissionDeniedError(
             "listing.reveal_not_yours",
             _("Only the collector, their team lead or branch manager can see this owner's number; ask %(collector)s.")

@@ -142,9 +142,7 @@ def listing_detail(request, pk: int):
         pk=pk,
     )
     photos = list(listing.photos.all())
-    can_manage = (
-        request.user.has_perm(CHANGE) and Listing.objects.managed_by(request.user).filter(pk=listing.pk).exists()
-    )
+    can_manage = request.user.has_perm(CHANGE) and listing.is_managed_by(request.user)
     history, history_truncated = history_for(listing)
     show_matching, matches = matching_customers(listing, request.user)
     context = {

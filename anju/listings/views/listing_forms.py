@@ -10,7 +10,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -21,28 +20,18 @@ from django.views.decorators.http import require_POST
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
 from anju.core.scoping import get_visible_or_404
+from anju.org.views._common import posted
 
 from ..choices import ListingKind, PhotoKind
 from ..forms import ListingEditForm, ListingForm, PhotoDeleteForm, PhotoMoveForm, PhotoUploadForm, StatusForm
 from ..models import Listing, ListingPhoto
 from ..services import listings as services
 from ..services import photos as photo_services
+from ._common import managed_listing
 
 ADD = "listings.add_listing"
 CHANGE = "listings.change_listing"
 REVEAL = "listings.reveal_listing_contact"
-
-
-def _posted(request):
-    return request.POST if request.method == "POST" else None
-
-
-def _managed_listing(request, pk: int) -> Listing:
-    """The listing if the user may change it: 404 when not visible, 403 when visible but not theirs."""
-    listing = get_visible_or_404(Listing.objects.select_related("project", "building"), request.user, pk=pk)
-    if not Listing.objects.managed_by(request.user).filter(pk=listing.pk).exists():
-        raise PermissionDenied
-    return listing
 
 
 def _page(request, template: str, listing: Listing | None, **context):
@@ -55,7 +44,7 @@ def _page(request, template: str, listing: Listing | None, **context):
 @login_required
 @permission_required(ADD, raise_exception=True)
 def listing_create(request):
-    form = ListingForm(_posted(request))
+    form = ListingForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             listing = services.listing_create(actor=request.user, kind=ListingKind.RESALE, **form.values())
@@ -72,8 +61,8 @@ def listing_create(request):
 @login_required
 @permission_required(CHANGE, raise_exception=True)
 def listing_edit(request, pk: int):
-    listing = _managed_listing(request, pk)
-    form = ListingEditForm(_posted(request), listing=listing)
+    listing = managed_listing(request, pk, "project", "building")
+    form = ListingEditForm(posted(request), listing=listing)
     if request.method == "POST" and form.is_valid():
         try:
             listing, change = services.listing_update(
@@ -113,8 +102,8 @@ def _announce_matching_customers(request, listing) -> None:
 @login_required
 @permission_required(CHANGE, raise_exception=True)
 def listing_status(request, pk: int):
-    listing = _managed_listing(request, pk)
-    form = StatusForm(_posted(request), listing=listing)
+    listing = managed_listing(request, pk, "project", "building")
+    form = StatusForm(posted(request), listing=listing)
     if request.method == "POST" and form.is_valid():
         try:
             listing = services.listing_change_status(
@@ -145,7 +134,7 @@ def listing_reveal(request, pk: int):
     """
     listing = get_visible_or_404(Listing.objects.all(), request.user, pk=pk)
     reason = (request.POST.get("reason") or "").strip()[:200]
-    can_manage = Listing.objects.managed_by(request.user).filter(pk=listing.pk).exists()
+    can_manage = listing.is_managed_by(request.user)
     context = {"listing": listing, "masked": listing.contact_phone_masked, "reason": reason, "can_manage": can_manage}
     status = 200
     try:
@@ -197,7 +186,7 @@ def _upload(request, listing: Listing, form: PhotoUploadForm) -> bool:
 @permission_required(CHANGE, raise_exception=True)
 def listing_photos(request, pk: int):
     """Upload (several at once), reorder and delete the photos and floor plans of a listing."""
-    listing = _managed_listing(request, pk)
+    listing = managed_listing(request, pk, "project", "building")
     action = _action(request)
     upload_form = PhotoUploadForm(request.POST, request.FILES) if action == "upload" else PhotoUploadForm()
     delete_form = PhotoDeleteForm(request.POST) if action == "delete" else None

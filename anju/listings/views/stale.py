@@ -25,6 +25,7 @@ from ..forms_stale import BranchListingSettingsForm, ReverifyConfirmForm, Reveri
 from ..models import BranchListingSettings, Listing, ListingVerification
 from ..services import stale as stale_services
 from ..services.listings import listing_reverify as reverify_service
+from ._common import managed_listing
 
 CHANGE = "listings.change_listing"
 
@@ -120,20 +121,10 @@ def stale_queue(request):
 # --- re-verify one listing ---------------------------------------------------------------------
 
 
-def _managed_listing(request, pk: int) -> Listing:
-    listing = get_visible_or_404(
-        Listing.objects.select_related("collector", "branch", "project", "last_verified_by"), request.user, pk=pk
-    )
-    # Everyone may see the catalogue; only the collector, their lead or branch manager re-verify.
-    if not Listing.objects.managed_by(request.user).filter(pk=listing.pk).exists():
-        raise PermissionDenied
-    return listing
-
-
 @login_required
 @permission_required(CHANGE, raise_exception=True)
 def listing_reverify(request, pk: int):
-    listing = _managed_listing(request, pk)
+    listing = managed_listing(request, pk, "collector", "branch", "project", "last_verified_by")
     action = request.POST.get("action") if request.method == "POST" else None
     confirm_form = ReverifyConfirmForm(posted(request) if action == "confirm" else None, prefix="confirm")
     update_form = ReverifyUpdateForm(posted(request) if action == "update" else None, listing=listing, prefix="update")
