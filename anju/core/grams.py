@@ -51,6 +51,17 @@ def _keys(needle: str) -> list[str]:
     return [bigrams[round(i * step)] for i in range(MAX_KEYS)]
 
 
+def sync_grams(gram_model: type[Model], fk: str, owner: Model, text: str, *, created: bool = False) -> None:
+    """Make ``owner``'s rows in ``gram_model`` the grams of ``text``: delete the stale ones, add
+    the missing ones (``created``: a new row has none yet, so nothing is read first)."""
+    grams = gram_model._default_manager
+    wanted = grams_of(text)
+    existing = set() if created else set(grams.filter(**{fk: owner}).values_list("gram", flat=True))
+    if existing - wanted:
+        grams.filter(**{fk: owner, "gram__in": existing - wanted}).delete()
+    grams.bulk_create([gram_model(**{fk: owner, "gram": gram}) for gram in sorted(wanted - existing)])
+
+
 def gram_q(term: str, *, gram_model: type[Model], fk: str, text_field: str) -> Q:
     """A filter on the searched model: rows whose normalised text contains ``term``.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from anju.core.grams import gram_q, grams_of, normalise
+from anju.core.grams import gram_q, normalise, sync_grams
 
 from .models import Customer, CustomerNameGram
 
@@ -31,12 +31,4 @@ def set_search_name(customer: Customer) -> bool:
 
 def rebuild_name_grams(customer: Customer, *, created: bool = False) -> None:
     """Make the customer's grams those of ``search_name`` (after a save); ``created``: there are none yet."""
-    wanted = grams_of(customer.search_name)
-    existing = (
-        set() if created else set(CustomerNameGram.objects.filter(customer=customer).values_list("gram", flat=True))
-    )
-    if existing - wanted:
-        CustomerNameGram.objects.filter(customer=customer, gram__in=existing - wanted).delete()
-    CustomerNameGram.objects.bulk_create(
-        [CustomerNameGram(customer=customer, gram=gram) for gram in sorted(wanted - existing)]
-    )
+    sync_grams(CustomerNameGram, "customer", customer, customer.search_name, created=created)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from anju.core.grams import MAX_KEYS, _keys, gram_q, grams_of, normalise
+from anju.core.grams import gram_q, grams_of, normalise, sync_grams
 
 from .models import Listing, SearchGram
 
-__all__ = ["MAX_KEYS", "_keys", "grams_of", "normalise", "rebuild_grams", "search_q", "search_text_for"]
+__all__ = ["grams_of", "normalise", "rebuild_grams", "search_q", "search_text_for"]
 
 
 def search_text_for(listing: Listing) -> str:
@@ -33,11 +33,7 @@ def rebuild_grams(listing: Listing) -> None:
     if text != listing.search_text:
         Listing.objects.filter(pk=listing.pk).update(search_text=text)
         listing.search_text = text
-    wanted = grams_of(text)
-    existing = set(SearchGram.objects.filter(listing=listing).values_list("gram", flat=True))
-    if existing - wanted:
-        SearchGram.objects.filter(listing=listing, gram__in=existing - wanted).delete()
-    SearchGram.objects.bulk_create([SearchGram(listing=listing, gram=gram) for gram in wanted - existing])
+    sync_grams(SearchGram, "listing", listing, text)
 
 
 def search_q(term: str) -> Q:
