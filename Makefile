@@ -23,10 +23,11 @@ run: setup
 test: setup
 	$(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
-## lint: ruff lint and formatting
+## lint: ruff lint and formatting, and the layers between apps (import-linter)
 lint: $(PY_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 ## check: Django's deployment checklist with production-like settings
 check: setup

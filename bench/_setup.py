@@ -136,7 +136,7 @@ def analyze() -> None:
 
 @dataclass
 class Org:
-    personas: object  # anju.core.testing.Personas
+    personas: object  # anju.testing.Personas
     branches: list = field(default_factory=list)  # sales offices / stores (not regions)
     teams_by_branch: dict = field(default_factory=dict)  # branch id -> [team]
     owners_by_branch: dict = field(default_factory=dict)  # branch id -> [(user, team)] who own customers
@@ -153,9 +153,9 @@ def build_org(*, branches: int = 50, staff: int = 2000, seed: int = 2026) -> Org
     from django.test.utils import override_settings
 
     from anju.core.crypto import blind_index
-    from anju.core.testing import make_personas
     from anju.org.choices import BranchKind
     from anju.org.models import Branch, Role, Team, User
+    from anju.testing import make_personas
 
     rng = random.Random(seed)
     # Persona passwords: a fast hasher, the default one costs ~0.5 s per user.

@@ -39,17 +39,30 @@ BUDGETS = {"agent_list": 50.0, "agent_list_any": 50.0, "phone_exact": 10.0}
 EXPLAINED = ("agent_list", "manager_list")
 
 STAGES = {  # a realistic funnel
-    "lead": 38, "visited": 20, "intention": 12, "reserved": 3, "signed": 5,
-    "handed_over": 3, "after_sales": 3, "lost": 16,
-}  # fmt: skip
+    "lead": 38,
+    "visited": 20,
+    "intention": 12,
+    "reserved": 3,
+    "signed": 5,
+    "handed_over": 3,
+    "after_sales": 3,
+    "lost": 16,
+}
 SOURCES = {"walk_in": 30, "phone": 15, "online": 25, "referral": 12, "broker": 8, "event": 5, "outbound": 3, "other": 2}
 TIERS = {"A": 8, "B": 22, "C": 50, "D": 20}
 MOBILE_PREFIXES = [
     *(f"13{d}" for d in range(10)),
     *(f"15{d}" for d in (0, 1, 2, 3, 5, 6, 7, 8, 9)),
     *(f"18{d}" for d in range(10)),
-    "166", "173", "176", "177", "178", "191", "198", "199",
-]  # fmt: skip
+    "166",
+    "173",
+    "176",
+    "177",
+    "178",
+    "191",
+    "198",
+    "199",
+]
 TAGS = ["学区", "改善", "首套", "投资", "全款", "公积金", "急购", "看过三次", "老带新", "企业客户", "外地", "二胎家庭"]
 LOST_REASONS = ["预算不足", "选择竞品", "暂缓购房", "联系不上", "区域不合适"]
 
@@ -346,32 +359,76 @@ def scenarios(p, s) -> list[Scenario]:
 
     agent, lead, manager, admin = p.agent, p.lead, p.manager, p.admin
     return [
-        Scenario("agent_list", "Customer list, agent (own scope, heavy book)", lambda i: list_page(agent),
-                 page_call=lambda size: list_page(agent, size)),
-        Scenario("agent_list_any", "Customer list, a random agent each time", lambda i: list_page(pick(s["agents"], i))),
-        Scenario("lead_list", "Customer list, team lead (team scope)", lambda i: list_page(lead),
-                 page_call=lambda size: list_page(lead, size)),
-        Scenario("manager_list", "Customer list, branch manager (branch scope)", lambda i: list_page(manager),
-                 page_call=lambda size: list_page(manager, size)),
-        Scenario("admin_list", "Customer list, admin (all)", lambda i: list_page(admin),
-                 page_call=lambda size: list_page(admin, size)),
-        Scenario("phone_exact", "Exact phone lookup (blind index, duplicate check)",
-                 lambda i: phone_exact(pick(s["phones"], i)), is_list=False),
-        Scenario("phone_search_manager", "List search by full phone, manager",
-                 lambda i: list_page(manager, search=pick(s["phones"], i))),
-        Scenario("last4_manager", "List search by last four, manager",
-                 lambda i: list_page(manager, search=pick(s["last4"], i))),
-        Scenario("name_agent", "List search by name, agent", lambda i: list_page(agent, search=pick(s["agent_names"], i))),
-        Scenario("name_manager", "List search by name, manager",
-                 lambda i: list_page(manager, search=pick(s["manager_names"], i))),
-        Scenario("name_admin", "List search by name, admin", lambda i: list_page(admin, search=pick(s["any_names"], i))),
-        Scenario("given_admin", "List search by a given name without the surname (2-char infix), admin",
-                 lambda i: list_page(admin, search=pick(s["given"], i))),
-        Scenario("surname_manager", "List search by a surname alone (1 char), manager",
-                 lambda i: list_page(manager, search=pick(s["surnames"], i))),
-        Scenario("surname_admin", "List search by a surname alone (1 char), admin",
-                 lambda i: list_page(admin, search=pick(s["surnames"], i))),
-    ]  # fmt: skip
+        Scenario(
+            "agent_list",
+            "Customer list, agent (own scope, heavy book)",
+            lambda i: list_page(agent),
+            page_call=lambda size: list_page(agent, size),
+        ),
+        Scenario(
+            "agent_list_any", "Customer list, a random agent each time", lambda i: list_page(pick(s["agents"], i))
+        ),
+        Scenario(
+            "lead_list",
+            "Customer list, team lead (team scope)",
+            lambda i: list_page(lead),
+            page_call=lambda size: list_page(lead, size),
+        ),
+        Scenario(
+            "manager_list",
+            "Customer list, branch manager (branch scope)",
+            lambda i: list_page(manager),
+            page_call=lambda size: list_page(manager, size),
+        ),
+        Scenario(
+            "admin_list",
+            "Customer list, admin (all)",
+            lambda i: list_page(admin),
+            page_call=lambda size: list_page(admin, size),
+        ),
+        Scenario(
+            "phone_exact",
+            "Exact phone lookup (blind index, duplicate check)",
+            lambda i: phone_exact(pick(s["phones"], i)),
+            is_list=False,
+        ),
+        Scenario(
+            "phone_search_manager",
+            "List search by full phone, manager",
+            lambda i: list_page(manager, search=pick(s["phones"], i)),
+        ),
+        Scenario(
+            "last4_manager",
+            "List search by last four, manager",
+            lambda i: list_page(manager, search=pick(s["last4"], i)),
+        ),
+        Scenario(
+            "name_agent", "List search by name, agent", lambda i: list_page(agent, search=pick(s["agent_names"], i))
+        ),
+        Scenario(
+            "name_manager",
+            "List search by name, manager",
+            lambda i: list_page(manager, search=pick(s["manager_names"], i)),
+        ),
+        Scenario(
+            "name_admin", "List search by name, admin", lambda i: list_page(admin, search=pick(s["any_names"], i))
+        ),
+        Scenario(
+            "given_admin",
+            "List search by a given name without the surname (2-char infix), admin",
+            lambda i: list_page(admin, search=pick(s["given"], i)),
+        ),
+        Scenario(
+            "surname_manager",
+            "List search by a surname alone (1 char), manager",
+            lambda i: list_page(manager, search=pick(s["surnames"], i)),
+        ),
+        Scenario(
+            "surname_admin",
+            "List search by a surname alone (1 char), admin",
+            lambda i: list_page(admin, search=pick(s["surnames"], i)),
+        ),
+    ]
 
 
 def run_scenario(sc: Scenario, repeat: int) -> Result:
@@ -401,8 +458,10 @@ def report(results: list[Result], args, meta: dict, explain_all: bool) -> list[s
     failures = []
     print()
     print(f"## Results — {meta['when']} — {meta['machine']}")
-    print(f"{meta['vendor']}, {meta['customers']:,} customers, {meta['staff']:,} staff, {meta['branches']} branches; "
-          f"{args.repeat} repetitions, times in ms (ORM + database)")  # fmt: skip
+    print(
+        f"{meta['vendor']}, {meta['customers']:,} customers, {meta['staff']:,} staff, {meta['branches']} branches; "
+        f"{args.repeat} repetitions, times in ms (ORM + database)"
+    )
     print()
     print(
         "| scenario | rows (1st call) | queries/page (10/50/100) | p50 | p95 | max | db (EXPLAIN) "
@@ -424,8 +483,10 @@ def report(results: list[Result], args, meta: dict, explain_all: bool) -> list[s
             failures.append(f"{r.scenario.key}: query count grows with page size {r.queries_by_size}")
         rows = "" if r.rows is None else f"{r.rows:,}"
         db = "" if r.db_ms is None else f"{r.db_ms:.1f}"
-        print(f"| {r.scenario.key}: {r.scenario.label} | {rows} | {queries} | {r.timing.p50:.1f} | "
-              f"{r.timing.p95:.1f} | {r.timing.max:.1f} | {db} | {verdict} | {'**yes**' if r.seq_scan else 'no'} |")  # fmt: skip
+        print(
+            f"| {r.scenario.key}: {r.scenario.label} | {rows} | {queries} | {r.timing.p50:.1f} | "
+            f"{r.timing.p95:.1f} | {r.timing.max:.1f} | {db} | {verdict} | {'**yes**' if r.seq_scan else 'no'} |"
+        )
         if r.seq_scan and args.strict:
             failures.append(f"{r.scenario.key}: Seq Scan on customers_customer")
     for r in results:
@@ -479,8 +540,11 @@ def _run(args, started: float) -> int:
     else:
         t0 = time.perf_counter()
         org = _setup.build_org(branches=args.branches, staff=args.staff, seed=args.seed)
-        print(f"Organisation: {User.objects.count():,} staff, {len(org.branches)} branches "
-              f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
+        print(
+            f"Organisation: {User.objects.count():,} staff, {len(org.branches)} branches "
+            f"({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
         t0 = time.perf_counter()
         seed_customers(org, args.customers, pool_share=args.pool_share, seed=args.seed)
         print(f"Customers: {args.customers:,} in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -521,8 +585,10 @@ def _run(args, started: float) -> int:
     }
     failures = report(results, args, meta, args.explain_all)
     print()
-    print(f"customers_customer on disk (with indexes): {size}; customers_customernamegram: {gram_size}; "
-          f"whole run {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(
+        f"customers_customer on disk (with indexes): {size}; customers_customernamegram: {gram_size}; "
+        f"whole run {time.perf_counter() - started:.0f} s"
+    )
     if failures:
         print("\nOVER BUDGET:\n  " + "\n  ".join(failures))
         return 1

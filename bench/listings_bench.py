@@ -51,16 +51,53 @@ def _words(text: str) -> list[str]:
 
 
 CITIES: dict[str, dict] = {
-    "杭州": {"weight": 34, "unit": (26000, 62000), "districts": [
-        "上城区", "拱墅区", "西湖区", "滨江区", "萧山区", "余杭区", "临平区", "钱塘区", "富阳区", "临安区"]},
-    "上海": {"weight": 26, "unit": (38000, 115000), "districts": [
-        "黄浦区", "徐汇区", "长宁区", "静安区", "普陀区", "虹口区", "杨浦区", "闵行区", "宝山区", "浦东新区",
-        "松江区", "嘉定区", "青浦区"]},
-    "南京": {"weight": 16, "unit": (22000, 52000), "districts": [
-        "玄武区", "秦淮区", "建邺区", "鼓楼区", "栖霞区", "雨花台区", "江宁区", "浦口区"]},
-    "苏州": {"weight": 14, "unit": (18000, 42000), "districts": ["姑苏区", "吴中区", "相城区", "虎丘区", "吴江区", "工业园区"]},
+    "杭州": {
+        "weight": 34,
+        "unit": (26000, 62000),
+        "districts": [
+            "上城区",
+            "拱墅区",
+            "西湖区",
+            "滨江区",
+            "萧山区",
+            "余杭区",
+            "临平区",
+            "钱塘区",
+            "富阳区",
+            "临安区",
+        ],
+    },
+    "上海": {
+        "weight": 26,
+        "unit": (38000, 115000),
+        "districts": [
+            "黄浦区",
+            "徐汇区",
+            "长宁区",
+            "静安区",
+            "普陀区",
+            "虹口区",
+            "杨浦区",
+            "闵行区",
+            "宝山区",
+            "浦东新区",
+            "松江区",
+            "嘉定区",
+            "青浦区",
+        ],
+    },
+    "南京": {
+        "weight": 16,
+        "unit": (22000, 52000),
+        "districts": ["玄武区", "秦淮区", "建邺区", "鼓楼区", "栖霞区", "雨花台区", "江宁区", "浦口区"],
+    },
+    "苏州": {
+        "weight": 14,
+        "unit": (18000, 42000),
+        "districts": ["姑苏区", "吴中区", "相城区", "虎丘区", "吴江区", "工业园区"],
+    },
     "宁波": {"weight": 10, "unit": (16000, 36000), "districts": ["海曙区", "江北区", "鄞州区", "镇海区", "北仑区"]},
-}  # fmt: skip
+}
 BRANDS = _words("万科 绿城 保利 龙湖 华润 中海 招商 融创 金地 碧桂园 旭辉 滨江 越秀 建发 金茂")
 PLACES = _words(
     "翠苑 嘉绿 古荡 文新 三墩 紫金 留下 九堡 彭埠 丁桥 笕桥 采荷 景芳 南星 望江 湖滨 北山 西溪 闲林 良渚 "
@@ -69,26 +106,84 @@ PLACES = _words(
     "桂花 香樟 梧桐 海棠 玉兰 丁香 玫瑰 枫林 竹园 松涛 柳岸 荷塘 蓝湾 金湾 星河 云栖 月桂 春江 秋水 冬青"
 )
 SUFFIXES = [
-    "花园", "小区", "新村", "家园", "公寓", "华庭", "名苑", "雅苑", "府", "一品", "国际", "壹号院", "城", "湾", "苑",
-    "里", "公馆", "山庄", "嘉园", "佳苑", "北区", "南区", "一期", "二期", "三期", "东苑", "西苑", "中心", "广场", "天地",
-]  # fmt: skip
+    "花园",
+    "小区",
+    "新村",
+    "家园",
+    "公寓",
+    "华庭",
+    "名苑",
+    "雅苑",
+    "府",
+    "一品",
+    "国际",
+    "壹号院",
+    "城",
+    "湾",
+    "苑",
+    "里",
+    "公馆",
+    "山庄",
+    "嘉园",
+    "佳苑",
+    "北区",
+    "南区",
+    "一期",
+    "二期",
+    "三期",
+    "东苑",
+    "西苑",
+    "中心",
+    "广场",
+    "天地",
+]
 ROAD_WORDS = _words(
     "文三 文一 文二 教工 学院 古墩 莫干山 天目山 西溪 余杭塘 留和 紫金港 丰潭 江南 滨盛 江虹 长河 "
     "之江 复兴 秋涛 艮山 庆春 凤起 体育场 延安 中山 解放 建国 环城 沈塘 石祥 上塘 东新 新华 人民 "
     "市心 金城 通惠 钱江 民心 富春 春晖 金鸡 望湖 青年 胜利 和平 友谊 光明 迎宾 航海 长江 黄河"
 )
 ROAD_ENDS = ["路", "路", "路", "大道", "街", "东路", "西路", "南路", "北路", "中路"]
-ORIENT_CN = {"south": "朝南", "south_north": "南北通透", "east": "朝东", "west": "朝西", "north": "朝北",
-             "east_west": "东西向", "southeast": "东南向", "southwest": "西南向"}  # fmt: skip
-ORIENT_W = {"south": 34, "south_north": 28, "southeast": 10, "southwest": 8, "east": 8, "west": 5, "east_west": 4,
-            "north": 3}  # fmt: skip
+ORIENT_CN = {
+    "south": "朝南",
+    "south_north": "南北通透",
+    "east": "朝东",
+    "west": "朝西",
+    "north": "朝北",
+    "east_west": "东西向",
+    "southeast": "东南向",
+    "southwest": "西南向",
+}
+ORIENT_W = {
+    "south": 34,
+    "south_north": 28,
+    "southeast": 10,
+    "southwest": 8,
+    "east": 8,
+    "west": 5,
+    "east_west": 4,
+    "north": 3,
+}
 DECO_CN = {"shell": "毛坯", "simple": "简装", "fine": "精装", "luxury": "豪装"}
 DECO_W = {"shell": 15, "simple": 30, "fine": 45, "luxury": 10}
 STATUS_W = {"available": 60, "reserved": 5, "sold": 25, "off_market": 10}
 ROOMS_W = {1: 10, 2: 30, 3: 38, 4: 16, 5: 6}
 AREA_BY_ROOMS = {1: (35, 62), 2: (55, 95), 3: (85, 140), 4: (118, 200), 5: (160, 320)}
-TAGS = ["满五唯一", "满二", "学区房", "近地铁", "电梯房", "带车位", "急售", "南北通透", "拎包入住", "低总价", "新上",
-        "税费少", "采光好", "看房方便"]  # fmt: skip
+TAGS = [
+    "满五唯一",
+    "满二",
+    "学区房",
+    "近地铁",
+    "电梯房",
+    "带车位",
+    "急售",
+    "南北通透",
+    "拎包入住",
+    "低总价",
+    "新上",
+    "税费少",
+    "采光好",
+    "看房方便",
+]
 SELLING_POINTS = ["满五唯一", "近地铁", "学区房", "拎包入住", "业主急售", "采光好", "视野开阔", "带车位", ""]
 MOBILE_PREFIXES = ["138", "139", "137", "136", "135", "150", "151", "158", "159", "186", "187", "188", "177", "199"]
 
@@ -209,12 +304,18 @@ def seed_listings(org, n: int, *, seed: int, new_home_share: float = 0.3) -> See
     project_communities = sorted(communities, key=lambda c: -c.weight)[: max(10, n_new // 300)]
     projects = Project.objects.bulk_create(
         [
-            Project(name=c.name, city=c.city, district=c.district, address=f"{c.road} {c.number} 号",
-                    developer=(c.name[:2] if c.name[:2] in BRANDS else rng.choice(BRANDS)) + "地产",
-                    branch=rng.choice(org.branches), created_by=p.admin)
+            Project(
+                name=c.name,
+                city=c.city,
+                district=c.district,
+                address=f"{c.road} {c.number} 号",
+                developer=(c.name[:2] if c.name[:2] in BRANDS else rng.choice(BRANDS)) + "地产",
+                branch=rng.choice(org.branches),
+                created_by=p.admin,
+            )
             for c in project_communities
         ]
-    )  # fmt: skip
+    )
     units: list[tuple] = []  # (project, community, building, floor, unit_no, total_floors)
     buildings = []
     per_project = max(1, n_new // len(projects) + 1)
@@ -289,23 +390,47 @@ def seed_listings(org, n: int, *, seed: int, new_home_share: float = 0.3) -> See
                 phone = rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
                 collector, branch_id = collectors[owners[i]]
                 listing = Listing(
-                    kind=kind, title=title, project=project, building=building, city=community.city,
-                    district=community.district, community=community.name, address=address,
-                    building_no=building_no, unit_no=unit_no, room_no=room_no, floor=floor,
-                    total_floors=total_floors, built_area=area, usable_area=(area * Decimal("0.8")).quantize(Decimal("0.01")),
-                    rooms=rooms, halls=rng.choice([1, 1, 2]), baths=1 if rooms < 3 else 2, orientation=orientation,
-                    decoration=decoration, certificate_status="presale" if kind == "new_home" else "issued",
-                    near_school=rng.random() < 0.3, near_transit=rng.random() < 0.4,
-                    near_hospital=rng.random() < 0.2, near_commerce=rng.random() < 0.5,
-                    total_price=total, unit_price=Listing.compute_unit_price(total, area),
+                    kind=kind,
+                    title=title,
+                    project=project,
+                    building=building,
+                    city=community.city,
+                    district=community.district,
+                    community=community.name,
+                    address=address,
+                    building_no=building_no,
+                    unit_no=unit_no,
+                    room_no=room_no,
+                    floor=floor,
+                    total_floors=total_floors,
+                    built_area=area,
+                    usable_area=(area * Decimal("0.8")).quantize(Decimal("0.01")),
+                    rooms=rooms,
+                    halls=rng.choice([1, 1, 2]),
+                    baths=1 if rooms < 3 else 2,
+                    orientation=orientation,
+                    decoration=decoration,
+                    certificate_status="presale" if kind == "new_home" else "issued",
+                    near_school=rng.random() < 0.3,
+                    near_transit=rng.random() < 0.4,
+                    near_hospital=rng.random() < 0.2,
+                    near_commerce=rng.random() < 0.5,
+                    total_price=total,
+                    unit_price=Listing.compute_unit_price(total, area),
                     contact_name=_setup.fake_name(rng)[0] + rng.choice(["先生", "女士"]),
                     # Plaintext on purpose: EncryptedTextField encrypts on the way in (see customers_bench).
                     contact_phone=phone,
                     contact_phone_index=blind_index(phone, purpose="listing.contact_phone"),
-                    status=status, tags=rng.sample(TAGS, rng.choice([0, 0, 1, 1, 2, 3])),
-                    collector=collector, team_id=collector.team_id, branch_id=branch_id,
-                    last_verified_at=verified, last_verified_by=collector, created_at=created, updated_at=updated,
-                )  # fmt: skip
+                    status=status,
+                    tags=rng.sample(TAGS, rng.choice([0, 0, 1, 1, 2, 3])),
+                    collector=collector,
+                    team_id=collector.team_id,
+                    branch_id=branch_id,
+                    last_verified_at=verified,
+                    last_verified_by=collector,
+                    created_at=created,
+                    updated_at=updated,
+                )
                 listing.search_text = search_text_for(listing)
                 batch.append(listing)
             with transaction.atomic():
@@ -317,9 +442,13 @@ def seed_listings(org, n: int, *, seed: int, new_home_share: float = 0.3) -> See
             bar.update(size)
     bar.close()
     return Seeded(
-        listings=n, grams=grams_total, projects=len(projects), buildings=len(buildings),
-        seconds=time.perf_counter() - started, communities=communities,
-    )  # fmt: skip
+        listings=n,
+        grams=grams_total,
+        projects=len(projects),
+        buildings=len(buildings),
+        seconds=time.perf_counter() - started,
+        communities=communities,
+    )
 
 
 # --- scenarios -----------------------------------------------------------------------------------
@@ -333,7 +462,7 @@ def _fresh_request(user) -> None:
 
 def list_page(user, page: int = 1, page_size: int = PAGE_SIZE, **filters) -> int:
     """What the list view does: the Paginator's count(), one page, the stale marks, what the rows read."""
-    from anju.listings.selectors import listing_list_for, mark_stale
+    from anju.listings.selectors.listings import listing_list_for, mark_stale
 
     _fresh_request(user)
     queryset = listing_list_for(user, **filters)
@@ -482,43 +611,75 @@ def scenarios(p, s) -> list[Scenario]:
         ),
     ]
     for sort in ("price_asc", "unit_price_desc", "area_desc", "updated"):
-        result.append(Scenario(
-            f"five_{sort}", f"5 filters (district, price, area, rooms, status) + sort {sort} + page 1",
-            lambda i, sort=sort: list_page(agent, sort=sort, **pick(five, i)), budget=True,
-            page_call=(lambda size: list_page(agent, page_size=size, sort="price_asc", **five[0]))
-            if sort == "price_asc" else None,
-        ))  # fmt: skip
+        result.append(
+            Scenario(
+                f"five_{sort}",
+                f"5 filters (district, price, area, rooms, status) + sort {sort} + page 1",
+                lambda i, sort=sort: list_page(agent, sort=sort, **pick(five, i)),
+                budget=True,
+                page_call=(lambda size: list_page(agent, page_size=size, sort="price_asc", **five[0]))
+                if sort == "price_asc"
+                else None,
+            )
+        )
     result += [
-        Scenario("five_price_asc_p3", "5 filters + price sort, page 3", budget=True,
-                 call=lambda i: list_page(agent, page=3, sort="price_asc", **pick(five, i))),
-        Scenario("five_view_htmx", "5 filters + price sort: the whole view (form, page, template), HTMX",
-                 budget=True, call=lambda i: view_partial(agent, {
-                     **{k: str(v) for k, v in pick(five, i).items()}, "sort": "price_asc"})),
-        Scenario("district_only_price", "district + sort price (top district)",
-                 lambda i: list_page(agent, district=s["top_district"], sort="price_asc")),
-        Scenario("all_price_desc", "No filter, sort price desc (all active)",
-                 lambda i: list_page(manager, sort="price_desc")),
-        Scenario("all_unit_price_asc", "No filter, sort unit price asc", lambda i: list_page(manager, sort="unit_price_asc")),
+        Scenario(
+            "five_price_asc_p3",
+            "5 filters + price sort, page 3",
+            budget=True,
+            call=lambda i: list_page(agent, page=3, sort="price_asc", **pick(five, i)),
+        ),
+        Scenario(
+            "five_view_htmx",
+            "5 filters + price sort: the whole view (form, page, template), HTMX",
+            budget=True,
+            call=lambda i: view_partial(agent, {**{k: str(v) for k, v in pick(five, i).items()}, "sort": "price_asc"}),
+        ),
+        Scenario(
+            "district_only_price",
+            "district + sort price (top district)",
+            lambda i: list_page(agent, district=s["top_district"], sort="price_asc"),
+        ),
+        Scenario(
+            "all_price_desc", "No filter, sort price desc (all active)", lambda i: list_page(manager, sort="price_desc")
+        ),
+        Scenario(
+            "all_unit_price_asc", "No filter, sort unit price asc", lambda i: list_page(manager, sort="unit_price_asc")
+        ),
         Scenario("all_area_desc", "No filter, sort area desc", lambda i: list_page(manager, sort="area_desc")),
         Scenario("mine", "Only my listings (agent)", lambda i: list_page(agent, mine=True)),
-        Scenario("tag_plus_district", "tag 学区房 + district", lambda i: list_page(
-            agent, tag="学区房", district=pick(five, i)["district"])),
-    ]  # fmt: skip
+        Scenario(
+            "tag_plus_district",
+            "tag 学区房 + district",
+            lambda i: list_page(agent, tag="学区房", district=pick(five, i)["district"]),
+        ),
+    ]
     for key in ("1_common", "2_common", "2_rare", "3_common", "3_rare", "4_common", "4_rare"):
         if not terms[key]:
             continue
         counts = [n for _, n in terms[key] if n is not None]
         spread = f"; {len(counts)} terms, {min(counts):,}–{max(counts):,} matches" if counts else ""
         result.append(
-            Scenario(f"search_{key}", f"search {key.replace('_', ' chars, ')} (e.g. {terms[key][0][0]}{spread})",
-                     lambda i, key=key: list_page(agent, search=pick(terms[key], i)[0]))
-        )  # fmt: skip
+            Scenario(
+                f"search_{key}",
+                f"search {key.replace('_', ' chars, ')} (e.g. {terms[key][0][0]}{spread})",
+                lambda i, key=key: list_page(agent, search=pick(terms[key], i)[0]),
+            )
+        )
     result += [
-        Scenario("search_2_common_five", "search 2 chars common + 5 filters + sort price", budget=True,
-                 call=lambda i: list_page(agent, search=pick(terms["2_common"], i)[0], sort="price_asc", **pick(five, i))),
-        Scenario("search_3_rare_sorted", "search 3 chars rare + sort unit price desc", budget=True,
-                 call=lambda i: list_page(agent, search=pick(terms["3_rare"], i)[0], sort="unit_price_desc")),
-    ]  # fmt: skip
+        Scenario(
+            "search_2_common_five",
+            "search 2 chars common + 5 filters + sort price",
+            budget=True,
+            call=lambda i: list_page(agent, search=pick(terms["2_common"], i)[0], sort="price_asc", **pick(five, i)),
+        ),
+        Scenario(
+            "search_3_rare_sorted",
+            "search 3 chars rare + sort unit price desc",
+            budget=True,
+            call=lambda i: list_page(agent, search=pick(terms["3_rare"], i)[0], sort="unit_price_desc"),
+        ),
+    ]
     return result
 
 
@@ -553,8 +714,16 @@ def run_scenario(sc: Scenario, repeat: int) -> Result:
         if executed:
             db_ms = (db_ms or 0.0) + float(executed.group(1))
     timing = _setup.measure(sc.call, repeat=repeat)
-    return Result(sc, timing, rows if isinstance(rows, int) and not sc.key.endswith("htmx") else None,
-                  len(sql), by_size, seq, plans, db_ms)  # fmt: skip
+    return Result(
+        sc,
+        timing,
+        rows if isinstance(rows, int) and not sc.key.endswith("htmx") else None,
+        len(sql),
+        by_size,
+        seq,
+        plans,
+        db_ms,
+    )
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -564,8 +733,10 @@ def report(results: list[Result], args, meta: dict) -> list[str]:
     failures = []
     print()
     print(f"## Results — {meta['when']} — {meta['machine']}")
-    print(f"{meta['vendor']}, {meta['listings']:,} listings ({meta['grams']:,} search grams), {meta['staff']:,} staff; "
-          f"{args.repeat} repetitions, times in ms (ORM + database; *_htmx: the whole view)")  # fmt: skip
+    print(
+        f"{meta['vendor']}, {meta['listings']:,} listings ({meta['grams']:,} search grams), {meta['staff']:,} staff; "
+        f"{args.repeat} repetitions, times in ms (ORM + database; *_htmx: the whole view)"
+    )
     print()
     print(
         "| scenario | rows (1st call) | queries/page (10/50/100) | p50 | p95 | max | db (EXPLAIN) | budget p95 | full scan |"
@@ -585,8 +756,10 @@ def report(results: list[Result], args, meta: dict) -> list[str]:
             failures.append(f"{r.scenario.key}: query count grows with page size {r.queries_by_size}")
         rows = "" if r.rows is None else f"{r.rows:,}"
         db = "" if r.db_ms is None else f"{r.db_ms:.1f}"
-        print(f"| {r.scenario.key}: {r.scenario.label} | {rows} | {queries} | {r.timing.p50:.1f} | "
-              f"{r.timing.p95:.1f} | {r.timing.max:.1f} | {db} | {verdict} | {'**yes**' if r.seq_scan else 'no'} |")  # fmt: skip
+        print(
+            f"| {r.scenario.key}: {r.scenario.label} | {rows} | {queries} | {r.timing.p50:.1f} | "
+            f"{r.timing.p95:.1f} | {r.timing.max:.1f} | {db} | {verdict} | {'**yes**' if r.seq_scan else 'no'} |"
+        )
     if not args.no_explain:
         for r in results:
             print()
@@ -644,12 +817,17 @@ def _run(args, started: float) -> int:
     else:
         t0 = time.perf_counter()
         org = _setup.build_org(branches=args.branches, staff=args.staff, seed=args.seed)
-        print(f"Organisation: {User.objects.count():,} staff, {len(org.branches)} branches "
-              f"({time.perf_counter() - t0:.1f} s)", flush=True)  # fmt: skip
+        print(
+            f"Organisation: {User.objects.count():,} staff, {len(org.branches)} branches "
+            f"({time.perf_counter() - t0:.1f} s)",
+            flush=True,
+        )
         seeded = seed_listings(org, args.listings, seed=args.seed)
-        print(f"Listings: {seeded.listings:,} ({seeded.projects} projects, {seeded.buildings} buildings, "
-              f"{len(seeded.communities):,} communities), {seeded.grams:,} search grams in {seeded.seconds:.1f} s",
-              flush=True)  # fmt: skip
+        print(
+            f"Listings: {seeded.listings:,} ({seeded.projects} projects, {seeded.buildings} buildings, "
+            f"{len(seeded.communities):,} communities), {seeded.grams:,} search grams in {seeded.seconds:.1f} s",
+            flush=True,
+        )
     t0 = time.perf_counter()
     _setup.analyze()
     print(f"ANALYZE: {time.perf_counter() - t0:.1f} s", flush=True)
@@ -693,8 +871,10 @@ def _measure(args, started: float) -> int:
     }
     failures = report(results, args, meta)
     print()
-    print(f"listings_listing on disk (with indexes): {size}; listings_searchgram: {gram_size}; "
-          f"whole run {time.perf_counter() - started:.0f} s")  # fmt: skip
+    print(
+        f"listings_listing on disk (with indexes): {size}; listings_searchgram: {gram_size}; "
+        f"whole run {time.perf_counter() - started:.0f} s"
+    )
     if failures:
         print("\nOVER BUDGET:\n  " + "\n  ".join(failures))
         return 1

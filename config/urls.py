@@ -4,10 +4,11 @@ from django.urls import include, path
 
 from anju.core.api import api
 from anju.core.views import errors
+from anju.org import urls as org_urls
 
 urlpatterns = [
     path("", include("anju.core.urls")),
-    path("", include("anju.org.urls_auth")),
+    path("", include(org_urls.account_urlpatterns)),
     path("org/", include("anju.org.urls")),
     path("customers/", include("anju.customers.urls")),
     path("listings/", include("anju.listings.urls")),

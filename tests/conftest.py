@@ -1,6 +1,6 @@
 import pytest
 
-from anju.core.testing import make_personas
+from anju.testing import make_personas
 
 
 @pytest.fixture

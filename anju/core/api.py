@@ -8,6 +8,7 @@ hold no data).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -25,14 +26,25 @@ from .errors import ApplicationError, PermissionDeniedError, from_validation_err
 
 MAX_PAGE_SIZE = 200
 
+# How credentials are checked belongs to the app that owns users (org registers both from its
+# AppConfig.ready()): a bearer token → its user or None; a session user → whether the session may
+# be used (e.g. not while it still waits for its second factor).
+_token_user: list[Callable[[str], object | None]] = []
+_session_usable: list[Callable[[object], bool]] = []
+
+
+def register_credentials(
+    *, token_user: Callable[[str], object | None], session_usable: Callable[[object], bool]
+) -> None:
+    _token_user[:] = [token_user]
+    _session_usable[:] = [session_usable]
+
 
 class BearerToken(HttpBearer):
     openapi_description = "Personal access token from POST /api/v1/auth/token: `Authorization: Bearer anju_…`"
 
     def authenticate(self, request, token: str):
-        from anju.org.auth_services import token_authenticate
-
-        user = token_authenticate(token)
+        user = _token_user[0](token) if _token_user else None
         if user is not None:
             request.user = user
         return user
@@ -51,10 +63,7 @@ class Session(SessionAuth):
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated or not user.is_active:
             return None
-        from anju.org.two_factor import is_verified, two_factor_required
-
-        # A session still waiting for its second factor is not a credential (bearer tokens are).
-        if not is_verified(user) and two_factor_required(user):
+        if not (_session_usable and _session_usable[0](user)):
             return None
         if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
             raise PermissionDeniedError("csrf_failed", _("The CSRF token is missing or not valid. Reload the page."))
@@ -179,16 +188,3 @@ class Paginated(PaginationBase):
 def require_perm(request, perm: str) -> None:
     if not request.user.has_perm(perm):
         raise PermissionDenied
-
-
-from anju.org.api import router as org_router  # noqa: E402
-
-api.add_router("/", org_router)
-
-from anju.customers.api import router as customers_router  # noqa: E402
-
-api.add_router("/", customers_router)
-
-from anju.listings.api import router as listings_router  # noqa: E402
-
-api.add_router("/", listings_router)

@@ -1,8 +1,11 @@
-"""Form helpers: show an ApplicationError on the form, field by field."""
+"""Form helpers every app shares: errors field by field, labels from the model, list input."""
 
 from __future__ import annotations
 
+import re
+
 from django import forms
+from django.utils.text import capfirst
 
 from .errors import ApplicationError
 
@@ -33,3 +36,22 @@ class BootstrapFormMixin:
             else:
                 css = "form-control"
             widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+
+def field_label(model, name: str):
+    """The model field's verbose name, so forms, history and models share one translation."""
+    return capfirst(model._meta.get_field(name).verbose_name)
+
+
+# Commas (ASCII and full-width), the enumeration comma 、 and semicolons separate list entries.
+_LIST_SEPARATORS = re.compile(r"[,，、;；]+")
+
+
+def split_list(value: str) -> list[str]:
+    """``"学区, 地铁，改善"`` → ``["学区", "地铁", "改善"]``: trimmed, no blanks, first occurrence kept."""
+    seen: dict[str, None] = {}
+    for part in _LIST_SEPARATORS.split(value or ""):
+        part = part.strip()
+        if part:
+            seen.setdefault(part, None)
+    return list(seen)

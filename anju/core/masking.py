@@ -41,10 +41,3 @@ def mask_id_number(value: str | None) -> str:
     if len(value) <= 7:
         return "*" * len(value)
     return f"{value[:3]}{'*' * (len(value) - 7)}{value[-4:]}"
-
-
-def mask_name(value: str | None) -> str:
-    """``张三丰`` → ``张**``: used where a name is personal data in an export."""
-    if not value:
-        return ""
-    return value[0] + "*" * (len(value) - 1)

@@ -10,6 +10,7 @@ import logging
 from datetime import timedelta
 
 from django.contrib.sessions.models import Session
+from django.dispatch import Signal
 from django.utils import timezone
 
 from . import audit
@@ -22,13 +23,18 @@ logger = logging.getLogger(__name__)
 CHAIN_BROKEN = "core.audit.chain_broken"
 
 
-def sessions_clear_expired() -> dict[str, int]:
-    """Delete expired login sessions and the per-user records of sessions that no longer exist."""
-    from anju.org.models import UserSession
+# Sent after expired sessions are deleted; receivers tidy what they keep per session and return
+# ``{name: rows removed}`` (org removes its per-user session records).
+sessions_cleared = Signal()
 
+
+def sessions_clear_expired() -> dict[str, int]:
+    """Delete expired login sessions, then let the apps drop what they kept about them."""
     sessions, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
-    orphans, _ = UserSession.objects.exclude(session_key__in=Session.objects.values("session_key")).delete()
-    return {"sessions": sessions, "user_sessions": orphans}
+    outcome = {"sessions": sessions}
+    for _receiver, removed in sessions_cleared.send(sender=Session):
+        outcome.update(removed or {})
+    return outcome
 
 
 def audit_chain_check() -> dict:

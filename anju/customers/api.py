@@ -10,7 +10,6 @@ annotations at import time and cannot resolve them from strings.
 import datetime as dt
 from typing import Literal
 
-from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -19,7 +18,7 @@ from ninja.pagination import paginate
 
 from anju.core.api import AUTH_ERRORS, ErrorOut, Paginated, require_perm
 from anju.core.errors import ValidationFailed
-from anju.core.scoping import get_visible_or_404
+from anju.core.scoping import get_scoped_or_404
 from anju.org.models import Branch
 
 from . import selectors
@@ -44,7 +43,7 @@ from .schemas import (
     VisitIn,
     VisitOut,
 )
-from .selectors_followups import tab_filter
+from .selectors import tab_filter
 from .services import communications, followups, reception
 from .services import customers as customer_services
 from .timeline import timeline_for
@@ -63,11 +62,11 @@ NULLABLE = {"budget_min", "budget_max"}
 
 def _customer_detail(user, customer_id: int) -> Customer:
     queryset = Customer.objects.select_related("owner", "team", "branch").prefetch_related("tags", "consents")
-    return get_visible_or_404(queryset, user, pk=customer_id)
+    return get_scoped_or_404(queryset, user, pk=customer_id)
 
 
 def _customer(user, customer_id: int) -> Customer:
-    return get_visible_or_404(Customer.objects, user, pk=customer_id)
+    return get_scoped_or_404(Customer.objects, user, pk=customer_id)
 
 
 # --- customers --------------------------------------------------------------------------------
@@ -221,13 +220,7 @@ ADD_VISIT = "customers.add_visit"
 
 
 def _visits_for(user):
-    """Visits in the caller's scope, plus those assigned to or received by the caller.
-
-    The receiving agent needs their visit even before they own the customer (a pool claim
-    refused at the desk); nothing wider — the branch's desk page is the place to see the queue.
-    """
-    related = Visit.objects.filter(Q(assigned_to=user) | Q(received_by=user))
-    return (Visit.objects.visible_to(user) | related).select_related("customer", "branch", "assigned_to", "received_by")
+    return Visit.objects.visible_to(user).select_related("customer", "branch", "assigned_to", "received_by")
 
 
 def _visit(user, visit_id: int) -> Visit:
@@ -264,14 +257,17 @@ def create_visit(request, payload: VisitIn):
     """Register a visitor at a branch's desk: a known customer goes to their owner, anyone else to the
     next agent in the reception rotation (who becomes the first responder)."""
     require_perm(request, ADD_VISIT)
-    branch = Branch.objects.filter(pk=payload.branch).first()
-    if branch is None:
-        raise Http404
+    branch = get_scoped_or_404(Branch.objects.all(), request.user, "desk", pk=payload.branch)
     values = payload.model_dump(mode="json", exclude={"branch", "arrived_at"})
     visit = reception.visit_register(actor=request.user, branch=branch, arrived_at=payload.arrived_at, **values)
     # The desk that registered the visit sees what it registered, even when the customer is
     # someone else's (the desk page shows the same: a name and a masked phone).
-    visit = Visit.objects.select_related("customer", "branch", "assigned_to", "received_by").get(pk=visit.pk)
+    visit = get_scoped_or_404(
+        Visit.objects.select_related("customer", "branch", "assigned_to", "received_by"),
+        request.user,
+        "desk",
+        pk=visit.pk,
+    )
     return Status(201, visit)
 
 
@@ -381,7 +377,7 @@ def complete_followup(request, followup_id: int, payload: FollowUpCompleteIn):
     """Close a follow-up with its outcome: the contact is logged and the customer's protection extended."""
     require_perm(request, CHANGE)
     queryset = FollowUpTask.objects.select_related("customer", "assignee")
-    task = get_visible_or_404(queryset, request.user, pk=followup_id)
+    task = get_scoped_or_404(queryset, request.user, pk=followup_id)
     followups.followup_complete(
         actor=request.user,
         task=task,

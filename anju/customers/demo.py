@@ -30,10 +30,15 @@ STAGE_PATHS: dict[str, list[str]] = {
     Stage.SIGNED: [Stage.VISITED, Stage.INTENTION, Stage.RESERVED, Stage.SIGNED],
     Stage.HANDED_OVER: [Stage.VISITED, Stage.INTENTION, Stage.RESERVED, Stage.SIGNED, Stage.HANDED_OVER],
     Stage.AFTER_SALES: [
-        Stage.VISITED, Stage.INTENTION, Stage.RESERVED, Stage.SIGNED, Stage.HANDED_OVER, Stage.AFTER_SALES,
+        Stage.VISITED,
+        Stage.INTENTION,
+        Stage.RESERVED,
+        Stage.SIGNED,
+        Stage.HANDED_OVER,
+        Stage.AFTER_SALES,
     ],
     Stage.LOST: [Stage.LOST],
-}  # fmt: skip
+}
 SOURCES = ["walk_in", "phone", "online", "referral", "broker", "event"]
 TAGS = ["学区需求", "改善型", "首套", "投资客", "老带新", "急需入住"]
 DISTRICTS = ["滨江区", "西湖区", "上城区", "拱墅区", "余杭区"]
@@ -74,16 +79,28 @@ def _needs(ctx, agent: User, customer: Customer) -> None:
     faker = ctx.faker
     rooms = faker.random_int(2, 4)
     customers.needs_update(
-        actor=agent, customer=customer, purpose="buy",
+        actor=agent,
+        customer=customer,
+        purpose="buy",
         usage=faker.random_element(["own_home", "upgrade", "education"]),
         districts=faker.random_elements(DISTRICTS, length=2, unique=True),
-        environment="安静、绿化好", community="物业口碑好，有儿童活动区",
-        needs_school=faker.boolean(), needs_transit=True, needs_hospital=faker.boolean(),
-        rooms_min=rooms, rooms_max=rooms + 1, floor_min=3, floor_max=20, orientation="south",
-        area_min=80 + rooms * 10, area_max=120 + rooms * 15,
-        price_min=customer.budget_min, price_max=customer.budget_max, payment="mortgage",
+        environment="安静、绿化好",
+        community="物业口碑好，有儿童活动区",
+        needs_school=faker.boolean(),
+        needs_transit=True,
+        needs_hospital=faker.boolean(),
+        rooms_min=rooms,
+        rooms_max=rooms + 1,
+        floor_min=3,
+        floor_max=20,
+        orientation="south",
+        area_min=80 + rooms * 10,
+        area_max=120 + rooms * 15,
+        price_min=customer.budget_min,
+        price_max=customer.budget_max,
+        payment="mortgage",
         notes="首次到访，重点关注学区与通勤时间",
-    )  # fmt: skip
+    )
 
 
 def _past_first_visit(ctx, desk: User, customer: Customer, *, days_ago: float) -> Visit:
@@ -115,8 +132,14 @@ def _rosters(ctx) -> None:
 def _todays_desk(ctx, desk: User, branch) -> None:
     """Visitors at the desk now: one finished, one in reception, one waiting 20 minutes (flagged)."""
     now = timezone.now()
-    finished = reception.visit_register(actor=desk, branch=branch, phone=ctx.unique_phone(), name=ctx.faker.name(),
-                                        party_size=3, arrived_at=now - dt.timedelta(hours=2))  # fmt: skip
+    finished = reception.visit_register(
+        actor=desk,
+        branch=branch,
+        phone=ctx.unique_phone(),
+        name=ctx.faker.name(),
+        party_size=3,
+        arrived_at=now - dt.timedelta(hours=2),
+    )
     reception.visit_start_reception(actor=finished.assigned_to, visit=finished)
     reception.visit_end_reception(
         actor=finished.assigned_to, visit=finished, presented="样板间、沙盘", questions="车位配比"
@@ -124,13 +147,29 @@ def _todays_desk(ctx, desk: User, branch) -> None:
     Visit.objects.filter(pk=finished.pk).update(
         reception_started_at=now - dt.timedelta(minutes=113), reception_ended_at=now - dt.timedelta(minutes=62)
     )
-    receiving = reception.visit_register(actor=desk, branch=branch, phone=ctx.unique_phone(), name=ctx.faker.name(),
-                                         arrived_at=now - dt.timedelta(minutes=12))  # fmt: skip
+    receiving = reception.visit_register(
+        actor=desk,
+        branch=branch,
+        phone=ctx.unique_phone(),
+        name=ctx.faker.name(),
+        arrived_at=now - dt.timedelta(minutes=12),
+    )
     reception.visit_start_reception(actor=receiving.assigned_to, visit=receiving)
-    reception.visit_register(actor=desk, branch=branch, phone=ctx.unique_phone(), name=ctx.faker.name(),
-                             party_size=2, arrived_at=now - dt.timedelta(minutes=20))  # fmt: skip
-    reception.visit_register(actor=desk, branch=branch, phone=ctx.unique_phone(), name=ctx.faker.name(),
-                             arrived_at=now - dt.timedelta(minutes=4))  # fmt: skip
+    reception.visit_register(
+        actor=desk,
+        branch=branch,
+        phone=ctx.unique_phone(),
+        name=ctx.faker.name(),
+        party_size=2,
+        arrived_at=now - dt.timedelta(minutes=20),
+    )
+    reception.visit_register(
+        actor=desk,
+        branch=branch,
+        phone=ctx.unique_phone(),
+        name=ctx.faker.name(),
+        arrived_at=now - dt.timedelta(minutes=4),
+    )
 
 
 def _history(ctx, agent: User, desk: User) -> None:
@@ -146,22 +185,36 @@ def _history(ctx, agent: User, desk: User) -> None:
         _needs(ctx, agent, customer)
         _past_first_visit(ctx, desk, customer, days_ago=days_ago)
         communications.communication_record(
-            actor=agent, customer=customer, channel=Channel.FACE_TO_FACE,
-            summary="介绍项目区位、周边学校与地铁规划，讲解主力户型", info_core="价格区间、首付比例、交房时间",
-            info_auxiliary="周边配套：学校、医院、商场", info_supplementary="物业费与车位配比",
-            materials="楼书、户型图、价目表", customer_confirmed=True, next_step="周末带家人二次到访",
+            actor=agent,
+            customer=customer,
+            channel=Channel.FACE_TO_FACE,
+            summary="介绍项目区位、周边学校与地铁规划，讲解主力户型",
+            info_core="价格区间、首付比例、交房时间",
+            info_auxiliary="周边配套：学校、医院、商场",
+            info_supplementary="物业费与车位配比",
+            materials="楼书、户型图、价目表",
+            customer_confirmed=True,
+            next_step="周末带家人二次到访",
             occurred_at=timezone.now() - dt.timedelta(days=days_ago),
-        )  # fmt: skip
+        )
     feedback_customer = _register(ctx, agent, stage=Stage.INTENTION)
     answered = communications.feedback_record(
-        actor=agent, customer=feedback_customer, channel=Channel.PHONE, category=FeedbackCategory.PRICE,
-        content="询问是否有团购优惠以及公积金贷款额度", received_at=timezone.now() - dt.timedelta(hours=5),
-    )  # fmt: skip
+        actor=agent,
+        customer=feedback_customer,
+        channel=Channel.PHONE,
+        category=FeedbackCategory.PRICE,
+        content="询问是否有团购优惠以及公积金贷款额度",
+        received_at=timezone.now() - dt.timedelta(hours=5),
+    )
     communications.feedback_respond(actor=agent, feedback=answered, response="已说明当前优惠政策与公积金额度测算")
     communications.feedback_record(
-        actor=agent, customer=feedback_customer, channel=Channel.ONLINE, category=FeedbackCategory.LISTING,
-        content="想了解三号楼东边户的采光情况", received_at=timezone.now() - dt.timedelta(hours=faker.random_int(1, 3)),
-    )  # fmt: skip
+        actor=agent,
+        customer=feedback_customer,
+        channel=Channel.ONLINE,
+        category=FeedbackCategory.LISTING,
+        content="想了解三号楼东边户的采光情况",
+        received_at=timezone.now() - dt.timedelta(hours=faker.random_int(1, 3)),
+    )
 
 
 def _pool(ctx, branch) -> int:
@@ -190,8 +243,13 @@ def seed_customers(ctx) -> None:
     # Close the oldest planned follow-ups so each agent also has a completed history.
     done = FollowUpTask.objects.filter(step=1, due_at__lt=timezone.now() - dt.timedelta(days=3))
     for task in done.select_related("assignee", "customer"):
-        followups.followup_complete(actor=task.assignee, task=task, outcome=FollowUpOutcome.REACHED,
-                                    method=Channel.PHONE, content="电话回访，客户确认已了解付款方式")  # fmt: skip
+        followups.followup_complete(
+            actor=task.assignee,
+            task=task,
+            outcome=FollowUpOutcome.REACHED,
+            method=Channel.PHONE,
+            content="电话回访，客户确认已了解付款方式",
+        )
     _todays_desk(ctx, desk_a, branch_a)
     _todays_desk(ctx, desk_b, branch_b)
     ctx.summary[_("Customers")] = Customer.objects.filter(in_pool=False).count()

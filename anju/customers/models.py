@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from anju.core.choice_labels import ChoiceLabelsMixin
 from anju.core.crypto import EncryptedTextField
 from anju.core.masking import mask_id_number, mask_phone
-from anju.core.scoping import ScopedQuerySet
+from anju.core.scoping import HomeBranch, RoleScope, ScopedQuerySet
 
 from .choices import (
     Channel,
@@ -127,6 +127,16 @@ class Customer(ChoiceLabelsMixin, models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_paths = {"owner": "owner", "team": "team", "branch": "branch"}
+    scope_actions = {
+        "view": RoleScope(),
+        # Changing a customer's file follows the same reach as seeing it.
+        "manage": RoleScope(),
+        # The public pool (R6.1.1): pool customers have no owner or team, so the pool of one's own
+        # branch and the branches below it is open to its sales staff; a company-wide role sees
+        # every pool. Claiming is limited to one's own branch subtree whatever the role.
+        "pool": HomeBranch(subtree=True, widen=True),
+        "claim": HomeBranch(subtree=True, widen=False),
+    }
 
     class Meta:
         verbose_name = _("customer")
@@ -342,6 +352,7 @@ class DutyRoster(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_paths = {"owner": "agent", "team": "agent__team", "branch": "branch"}
+    scope_actions = {"view": RoleScope(), "desk": HomeBranch(subtree=False, widen=True)}
 
     class Meta:
         verbose_name = _("duty roster entry")
@@ -380,6 +391,13 @@ class Visit(ChoiceLabelsMixin, models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_paths = {"owner": "customer__owner", "team": "customer__team", "branch": "branch"}
+    scope_actions = {
+        # The receiving agent needs their visit even before they own the customer (a pool claim
+        # refused at the desk); nothing wider — the branch's desk is where the queue is seen.
+        "view": RoleScope(participants=("assigned_to", "received_by")),
+        # Working the desk: the office's own staff and whoever's scope covers the office.
+        "desk": HomeBranch(subtree=False, widen=True),
+    }
 
     class Meta:
         verbose_name = _("visit")
@@ -553,19 +571,3 @@ class Feedback(ChoiceLabelsMixin, models.Model):
         if self.first_response_at is None:
             return None
         return int((self.first_response_at - self.received_at).total_seconds())
-
-
-class RevealLog(models.Model):
-    """Each reveal of a full phone / ID number; also the basis of the per-user rate limit."""
-
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
-    field = models.CharField(max_length=20)
-    reason = models.CharField(max_length=200)
-    revealed_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
-    revealed_at = models.DateTimeField(auto_now_add=True, db_index=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["revealed_by", "-revealed_at"], name="reveal_user_recent")]
-
-    def __str__(self) -> str:
-        return f"reveal {self.field} of {self.customer_id}"

@@ -70,3 +70,18 @@ def phone_index(digits: str) -> str:
 
 def id_number_index(value: str) -> str:
     return blind_index(value, purpose="customer.id_number")
+
+
+# --- the reception desk ---------------------------------------------------------------------------
+
+LEAD_PERMISSIONS = ("customers.manage_customer_settings", "customers.transfer_customer")
+
+
+def is_lead(user) -> bool:
+    """Team leads and managers: they run the rotation and may receive any visitor."""
+    return any(user.has_perm(permission) for permission in LEAD_PERMISSIONS)
+
+
+def rotation_day(at: dt.datetime | None = None) -> dt.date:
+    """The rotation runs per local calendar day (Asia/Shanghai)."""
+    return timezone.localdate(at) if at is not None else timezone.localdate()

@@ -1,19 +1,39 @@
-"""Reads for customers; every list starts from ``visible_to(user)`` (DESIGN.md §1)."""
+"""Reads for customers, their follow-ups and feedback, and the reception desk; every list starts from
+``restrict(user, action)`` (DESIGN.md §1). Counts are aggregates, lists are bounded."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 
-from django.db.models import F, OrderBy, Q, QuerySet
-from django.db.models.functions import Coalesce
+from django.db.models import (
+    Avg,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Min,
+    OrderBy,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, NullIf
+from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from anju.core.grams import normalise
 from anju.core.masking import mask_phone, normalise_phone
+from anju.org.choices import BranchKind, UserStatus
+from anju.org.models import Branch, User
 
-from .models import Customer
-from .rules import phone_index
+from .choices import FollowUpStatus, OwnershipChangeKind, VisitStatus
+from .models import Customer, DutyRoster, FollowUpTask, OwnershipChange, Visit
+from .rules import is_lead, phone_index, rotation_day, settings_for
 from .search import name_search_q
 
 # --- the customer list (search, filters, sort) --------------------------------------------------
@@ -126,3 +146,228 @@ def _ordering(sort: str, *, collect_first: bool) -> tuple:
         OrderBy(Coalesce(key.expression, key.expression), descending=key.descending, nulls_last=key.nulls_last)
         for key in keys
     )
+
+
+# --- the public pool (R6.1.1) -------------------------------------------------------------------
+
+
+def pool_list_for(viewer, *, search: str = "", source: str = "", tier: str = "") -> QuerySet[Customer]:
+    """Pool customers in the viewer's ``pool`` reach, newest in the pool first, with the former owner."""
+    former_owner = (
+        OwnershipChange.objects.filter(
+            customer=OuterRef("pk"), kind__in=[OwnershipChangeKind.LAPSED, OwnershipChangeKind.RELEASED]
+        )
+        .order_by("-changed_at", "-pk")
+        .annotate(name=Coalesce(NullIf("from_owner__display_name", Value("")), "from_owner__username"))
+        .values("name")[:1]
+    )
+    queryset = Customer.objects.restrict(viewer, "pool").filter(in_pool=True)
+    if search and search.strip():
+        queryset = queryset.filter(customer_search_q(search))  # the same search box as the list
+    if source:
+        queryset = queryset.filter(source=source)
+    if tier:
+        queryset = queryset.filter(value_tier=tier)
+    return (
+        queryset.select_related("branch")
+        .defer("id_number", "household_notes")  # never shown here: no need to decrypt or load them
+        .annotate(former_owner_name=Subquery(former_owner))
+        .order_by("-pool_since", "-pk")
+    )
+
+
+def claimable_customers(viewer) -> QuerySet[Customer]:
+    """Customers in (or claimed from) a pool the viewer sees.
+
+    Customers already claimed stay reachable so the loser of a race gets "already claimed"
+    rather than a bare 404; customers that were never in a pool are not revealed.
+    """
+    return Customer.objects.restrict(viewer, "pool").filter(
+        Q(in_pool=True) | Q(acquired_via=OwnershipChangeKind.CLAIMED)
+    )
+
+
+# --- follow-ups ---------------------------------------------------------------------------------
+
+OPEN = FollowUpStatus.OPEN
+TABS = ("today", "overdue", "upcoming", "done")
+
+
+def day_bounds(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """Start of today and of tomorrow in the local time zone (Asia/Shanghai), as aware datetimes."""
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start, timezone.localtime(start + dt.timedelta(days=1, hours=2)).replace(hour=0)
+
+
+def tab_filter(tab: str, now: dt.datetime) -> Q:
+    """today / overdue / upcoming split the open follow-ups without overlap; done is the history."""
+    _start, tomorrow = day_bounds(now)
+    return {
+        "overdue": Q(status=OPEN, due_at__lt=now),
+        "today": Q(status=OPEN, due_at__gte=now, due_at__lt=tomorrow),
+        "upcoming": Q(status=OPEN, due_at__gte=tomorrow),
+        "done": Q(status=FollowUpStatus.DONE),
+    }[tab]
+
+
+def tab_counts(queryset, now: dt.datetime) -> dict[str, int]:
+    """All four tab counts in one query."""
+    return queryset.aggregate(**{tab: Count("pk", filter=tab_filter(tab, now)) for tab in TABS})
+
+
+def tab_rows(queryset, tab: str, now: dt.datetime):
+    order = ("-completed_at", "-pk") if tab == "done" else ("due_at", "pk")
+    return queryset.filter(tab_filter(tab, now)).select_related("customer").order_by(*order)
+
+
+def my_followups(user):
+    """The user's own follow-ups (a wider scope does not put other people's work on this page)."""
+    return FollowUpTask.objects.visible_to(user).filter(assignee=user)
+
+
+def team_overdue(user, now: dt.datetime):
+    """Overdue open follow-ups inside the user's scope (team for a lead, branch for a manager)."""
+    return FollowUpTask.objects.visible_to(user).filter(status=OPEN, due_at__lt=now)
+
+
+def overdue_by_agent(queryset, limit: int = 200) -> list[dict]:
+    """One row per agent: how many follow-ups are overdue and since when (most overdue first)."""
+    return list(
+        queryset.values("assignee", "assignee__display_name", "assignee__username", "assignee__team__name")
+        .annotate(count=Count("pk"), oldest=Min("due_at"))
+        .order_by("-count", "assignee__display_name", "assignee")[:limit]
+    )
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+RESPONSE_TIME = ExpressionWrapper(F("first_response_at") - F("received_at"), output_field=DurationField())
+
+
+def feedback_stats(queryset, now: dt.datetime) -> dict:
+    """Open and unanswered counts, and the average time to first response this (local) month."""
+    month_start = day_bounds(now)[0].replace(day=1)
+    return queryset.aggregate(
+        open=Count("pk", filter=Q(resolved_at__isnull=True)),
+        unanswered=Count("pk", filter=Q(first_response_at__isnull=True, resolved_at__isnull=True)),
+        answered_month=Count("pk", filter=Q(received_at__gte=month_start, first_response_at__isnull=False)),
+        avg_response=Avg(RESPONSE_TIME, filter=Q(received_at__gte=month_start, first_response_at__isnull=False)),
+    )
+
+
+def duration_text(value: dt.timedelta | float | int | None) -> str:
+    """A short human duration: "45 min", "3 h 10 min", "2 d 4 h"."""
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds() if isinstance(value, dt.timedelta) else value)
+    minutes = max(seconds // 60, 0)
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return gettext("%(days)s d %(hours)s h") % {"days": days, "hours": hours}
+    if hours:
+        return gettext("%(hours)s h %(minutes)s min") % {"hours": hours, "minutes": minutes}
+    if not minutes:
+        return gettext("under a minute")
+    return ngettext("%(minutes)s min", "%(minutes)s min", minutes) % {"minutes": minutes}
+
+
+# --- the reception desk (R2.1, R6.1.1) -----------------------------------------------------------
+
+ADD_VISIT = "customers.add_visit"
+
+
+def desk_branches_for(viewer) -> QuerySet[Branch]:
+    """Active sales offices (not regions) whose desk the viewer may work at, in tree order."""
+    return (
+        Branch.objects.filter(is_active=True).exclude(kind=BranchKind.REGION).restrict(viewer, "desk").order_by("path")
+    )
+
+
+def eligible_agents(branch: Branch) -> QuerySet[User]:
+    """Active staff of the branch who can own customers: who may be on duty or be given a visitor."""
+    can_own = Q(roles__permissions__codename="add_customer", roles__permissions__content_type__app_label="customers")
+    return (
+        User.objects.filter(branch=branch, status=UserStatus.ACTIVE, is_active=True)
+        .filter(can_own | Q(is_superuser=True))
+        .distinct()
+        .order_by("display_name", "username")
+    )
+
+
+def assign_candidates(visit: Visit) -> QuerySet[User]:
+    """Whom the assign form may resolve: active staff of the visit's branch and the customer's owner
+    (``visit_assign`` decides who may actually take the visitor)."""
+    return User.objects.filter(Q(branch=visit.branch_id) | Q(pk=visit.customer.owner_id), status=UserStatus.ACTIVE)
+
+
+def roster_positions(branch: Branch, day: dt.date) -> dict[int, int]:
+    """Agent id → order number on the branch's duty roster of ``day``."""
+    return dict(DutyRoster.objects.filter(branch=branch, day=day).values_list("agent_id", "position"))
+
+
+def _minutes(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds // 60)
+
+
+def reception_board_for(viewer, branch: Branch) -> dict:
+    """Everything on a branch's live reception board for ``viewer`` (the branch is in their ``desk``
+    reach): today's roster and who is up next, the visits with their clocks, and which customer files
+    the viewer may open. A fixed number of queries whatever the number of visitors."""
+    now = timezone.now()
+    today = rotation_day()
+    day_start = timezone.make_aware(dt.datetime.combine(today, dt.time.min))
+    sla_minutes = settings_for(branch).reception_sla_minutes
+    roster = list(DutyRoster.objects.filter(branch=branch, day=today).select_related("agent").order_by("position"))
+    candidates = [
+        entry
+        for entry in roster
+        if entry.is_available and entry.agent.is_active and entry.agent.status == UserStatus.ACTIVE
+    ]
+    up_next = min(candidates, key=lambda entry: (entry.turns_taken, entry.position, entry.pk), default=None)
+    visits = list(
+        Visit.objects.filter(branch=branch)
+        # Still-open visits of earlier days stay on the board until someone closes them.
+        .filter(Q(arrived_at__gte=day_start) | Q(status__in=[VisitStatus.WAITING, VisitStatus.IN_RECEPTION]))
+        .select_related("customer", "customer__owner", "assigned_to", "received_by")
+        .order_by("arrived_at", "pk")
+    )
+    visible = set(
+        Customer.objects.visible_to(viewer)
+        .filter(pk__in={visit.customer_id for visit in visits})
+        .values_list("pk", flat=True)
+    )
+    lead = is_lead(viewer)
+    for visit in visits:
+        waited = (visit.reception_started_at or now) - visit.arrived_at
+        visit.waiting_minutes = _minutes(max(waited.total_seconds(), 0))
+        visit.over_sla = waited.total_seconds() > sla_minutes * 60
+        visit.duration_minutes = _minutes(visit.reception_seconds)
+        visit.in_reception_minutes = (
+            _minutes((now - visit.reception_started_at).total_seconds()) if visit.reception_started_at else None
+        )
+        visit.customer_visible = visit.customer_id in visible
+        visit.to_owner = visit.assigned_to_id is not None and visit.assigned_to_id == visit.customer.owner_id
+        visit.can_receive = visit.assigned_to_id is not None and (
+            lead or viewer.pk in (visit.assigned_to_id, visit.received_by_id)
+        )
+    can_act = viewer.has_perm(ADD_VISIT)
+    waiting = [visit for visit in visits if visit.status == VisitStatus.WAITING]
+    finished = [visit for visit in visits if visit.status in (VisitStatus.DONE, VisitStatus.LEFT)]
+    done = [visit for visit in finished if visit.status == VisitStatus.DONE and visit.waiting_seconds is not None]
+    return {
+        "branch": branch,
+        "today": today,
+        "now": now,
+        "sla_minutes": sla_minutes,
+        "roster": roster,
+        "up_next": up_next,
+        "waiting": waiting,
+        "overdue_count": sum(1 for visit in waiting if visit.over_sla),
+        "in_reception": [visit for visit in visits if visit.status == VisitStatus.IN_RECEPTION],
+        "finished": finished,
+        "average_wait": _minutes(sum(v.waiting_seconds for v in done) / len(done)) if done else None,
+        "agents": list(eligible_agents(branch)) if can_act else [],
+        "can_act": can_act,
+        "is_lead": lead,
+    }

@@ -13,8 +13,6 @@ annotations at import time and cannot resolve them from strings.
 from decimal import Decimal
 from typing import Literal
 
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,10 +21,9 @@ from ninja.pagination import paginate
 
 from anju.core.api import AUTH_ERRORS, ErrorOut, Paginated, require_perm
 from anju.core.errors import ValidationFailed
-from anju.core.scoping import get_visible_or_404
+from anju.core.scoping import get_scoped_or_404
 from anju.org.schemas import Ref
 
-from . import selectors
 from .choices import ACTIVE_STATUSES, Decoration, ListingStatus, Orientation
 from .models import Building, Listing, ListingChange, ListingVerification, Project
 from .schemas import (
@@ -46,6 +43,8 @@ from .schemas import (
     named_ref,
     user_ref,
 )
+from .selectors import listings as selectors
+from .selectors.projects import project_buildings, project_list_for
 from .services import listings as services
 
 router = Router()
@@ -66,11 +65,11 @@ ROW_DEFERRED = ("contact_phone", "search_text", "facility_notes", "collector__ph
 
 
 def _listing(user, listing_id: int) -> Listing:
-    return get_visible_or_404(Listing.objects, user, pk=listing_id)
+    return get_scoped_or_404(Listing.objects, user, pk=listing_id)
 
 
 def _listing_detail(user, listing_id: int) -> Listing:
-    listing = get_visible_or_404(Listing.objects.select_related(*DETAIL_RELATED), user, pk=listing_id)
+    listing = get_scoped_or_404(Listing.objects.select_related(*DETAIL_RELATED), user, pk=listing_id)
     now = timezone.now()
     cutoff = services.verify_due_before(listing.branch, now=now)
     listing.verify_due_at = listing.last_verified_at + (now - cutoff)
@@ -140,13 +139,13 @@ def create_listing(request, payload: ListingIn):
     require_perm(request, ADD)
     project = building = None
     if payload.building is not None:
-        building = get_visible_or_404(Building.objects.select_related("project"), request.user, pk=payload.building)
+        building = get_scoped_or_404(Building.objects.select_related("project"), request.user, pk=payload.building)
         if payload.project is not None and payload.project != building.project_id:
             message = _("This building belongs to another project.")
             raise ValidationFailed("listing.building_mismatch", message, {"building": [message]})
         project = building.project
     elif payload.project is not None:
-        project = get_visible_or_404(Project.objects, request.user, pk=payload.project)
+        project = get_scoped_or_404(Project.objects, request.user, pk=payload.project)
     fields = payload.model_dump(mode="json", exclude={"kind", "project", "building"})
     listing = services.listing_create(
         actor=request.user, kind=payload.kind, project=project, building=building, **fields
@@ -272,11 +271,11 @@ def matching_listings(request, customer_id: int, params: Query[MatchParams]):
     """Available listings ranked for the customer's needs, each with the criteria met and missed."""
     from anju.customers.models import Customer
 
-    from .matching import listings_for_customer
+    from .selectors.matching import listings_for_customer
 
     require_perm(request, VIEW)
     require_perm(request, "customers.view_customer")
-    customer = get_visible_or_404(Customer.objects, request.user, pk=customer_id)
+    customer = get_scoped_or_404(Customer.objects, request.user, pk=customer_id)
     matches = listings_for_customer(customer, request.user, limit=params.limit)
     loaded = Listing.objects.select_related(*ROW_RELATED).defer(*ROW_DEFERRED).in_bulk([m.listing.pk for m in matches])
     return [
@@ -292,7 +291,7 @@ def matching_listings(request, customer_id: int, params: Query[MatchParams]):
 )
 def matching_customers(request, listing_id: int, params: Query[MatchParams]):
     """Customers in the caller's scope whose needs this available listing meets, best first (phones masked)."""
-    from .matching import customers_for_listing
+    from .selectors.matching import customers_for_listing
 
     require_perm(request, VIEW)
     require_perm(request, "customers.view_customer")
@@ -302,24 +301,6 @@ def matching_customers(request, listing_id: int, params: Query[MatchParams]):
 
 
 # --- projects and the sales-control board -----------------------------------------------------
-
-
-def _count_of(queryset, outer: str):
-    """A correlated COUNT as an annotation (no row multiplication from several joins)."""
-    counted = queryset.filter(**{outer: OuterRef("pk")}).order_by().values(outer).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
-def _projects(user):
-    return (
-        Project.objects.visible_to(user)
-        .select_related("branch")
-        .annotate(
-            building_count=_count_of(Building.objects.all(), "project"),
-            listing_count=_count_of(Listing.objects.all(), "project"),
-            available_count=_count_of(Listing.objects.filter(status=ListingStatus.AVAILABLE), "project"),
-        )
-    )
 
 
 class ProjectFilters(Schema):
@@ -333,45 +314,40 @@ class ProjectFilters(Schema):
 def list_projects(request, filters: Query[ProjectFilters]):
     """New-home projects with their building and unit counts, by name."""
     require_perm(request, VIEW_PROJECT)
-    queryset = _projects(request.user)
-    if filters.search.strip():
-        queryset = queryset.filter(name__icontains=filters.search.strip())
-    if filters.city:
-        queryset = queryset.filter(city=filters.city)
-    if filters.district:
-        queryset = queryset.filter(district=filters.district)
-    return queryset.order_by("name", "pk")
+    return project_list_for(request.user, name=filters.search, city=filters.city, district=filters.district)
 
 
 @router.get("/projects/{project_id}", response={200: ProjectDetailOut, **AUTH_ERRORS, **NOT_FOUND}, tags=["projects"])
 def get_project(request, project_id: int):
     """One project with its buildings and how many of their units are still available."""
     require_perm(request, VIEW_PROJECT)
-    try:
-        project = _projects(request.user).get(pk=project_id)
-    except Project.DoesNotExist:
-        raise Http404 from None
-    project.buildings_list = list(
-        Building.objects.filter(project=project)
-        .annotate(
-            unit_count=Count("units"),
-            available_count=Count("units", filter=Q(units__status=ListingStatus.AVAILABLE)),
-        )
-        .order_by("name", "pk")
-    )
+    project = project_list_for(request.user).filter(pk=project_id).first()
+    if project is None:
+        raise Http404
+    project.buildings_list = project_buildings(project)
     return project
 
 
 BOARD_FIELDS = (
-    "pk", "floor", "unit_no", "room_no", "status", "total_price", "unit_price", "built_area", "rooms", "halls", "baths",
-)  # fmt: skip
+    "pk",
+    "floor",
+    "unit_no",
+    "room_no",
+    "status",
+    "total_price",
+    "unit_price",
+    "built_area",
+    "rooms",
+    "halls",
+    "baths",
+)
 
 
 @router.get("/buildings/{building_id}/board", response={200: BoardOut, **AUTH_ERRORS, **NOT_FOUND}, tags=["projects"])
 def building_board(request, building_id: int):
     """The sales-control board (销控表): every unit of the building, top floor first, with status and price."""
     require_perm(request, VIEW_BUILDING)
-    building = get_visible_or_404(Building.objects.select_related("project"), request.user, pk=building_id)
+    building = get_scoped_or_404(Building.objects.select_related("project"), request.user, pk=building_id)
     rows = Listing.objects.filter(building=building).order_by("-floor", "unit_no", "pk").values(*BOARD_FIELDS)
     labels = dict(ListingStatus.choices)
     counts = {status: 0 for status in ListingStatus.values}

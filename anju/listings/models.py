@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from anju.core.choice_labels import ChoiceLabelsMixin
 from anju.core.crypto import EncryptedTextField
 from anju.core.masking import mask_phone
-from anju.core.scoping import ScopedQuerySet
+from anju.core.scoping import AnyRole, RoleScope, ScopedQuerySet
 
 from .choices import (
     ACTIVE_STATUSES,
@@ -38,22 +38,10 @@ def _two_places(value: Decimal | None) -> str:
     return f"{value:.0f}" if value == value.to_integral_value() else f"{value:.2f}"
 
 
-class SharedQuerySet(ScopedQuerySet):
-    """Listings and projects are company resources (R1.1.2): everyone with a role may *see* them.
-
-    ``visible_to`` therefore opens the whole catalogue to any user with a data scope (deny by
-    default still holds for users without a role), while ``managed_by`` applies the normal
-    own/team/branch scope through ``scope_paths`` for edits, exports of contacts and queues.
-    Owner contacts stay masked everywhere regardless.
-    """
-
-    def visible_to(self, user):
-        from anju.core.scoping import scope_of
-
-        return self.all() if scope_of(user) is not None else self.none()
-
-    def managed_by(self, user):
-        return ScopedQuerySet.visible_to(self, user)
+# Listings, projects and resources are company resources (R1.1.2): everyone with a role may *see*
+# them; changing one (and revealing its owner's contact) follows the own/team/branch scope of the
+# collector or the project's sales office. Owner contacts stay masked everywhere regardless.
+SHARED_ACTIONS = {"view": AnyRole(), "manage": RoleScope()}
 
 
 class BranchListingSettings(models.Model):
@@ -84,8 +72,9 @@ class Project(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = SharedQuerySet.as_manager()
+    objects = ScopedQuerySet.as_manager()
     scope_paths = {"branch": "branch"}
+    scope_actions = SHARED_ACTIONS
 
     class Meta:
         verbose_name = _("project")
@@ -106,8 +95,9 @@ class Building(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = SharedQuerySet.as_manager()
+    objects = ScopedQuerySet.as_manager()
     scope_paths = {"branch": "project__branch"}
+    scope_actions = SHARED_ACTIONS
 
     class Meta:
         verbose_name = _("building")
@@ -208,8 +198,9 @@ class Listing(ChoiceLabelsMixin, models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
-    objects = SharedQuerySet.as_manager()
+    objects = ScopedQuerySet.as_manager()
     scope_paths = {"owner": "collector", "team": "team", "branch": "branch"}
+    scope_actions = SHARED_ACTIONS
 
     class Meta:
         verbose_name = _("listing")
@@ -251,10 +242,6 @@ class Listing(ChoiceLabelsMixin, models.Model):
 
     def __str__(self) -> str:
         return self.title
-
-    def is_managed_by(self, user) -> bool:
-        """Whether the listing lies in the user's own/team/branch scope (the collector is responsible)."""
-        return Listing.objects.managed_by(user).filter(pk=self.pk).exists()
 
     @property
     def layout(self) -> str:
@@ -399,8 +386,9 @@ class Resource(models.Model):
     uploaded_at = models.DateTimeField(auto_now_add=True)
     is_active = models.BooleanField(_("active"), default=True)
 
-    objects = SharedQuerySet.as_manager()
+    objects = ScopedQuerySet.as_manager()
     scope_paths = {"branch": "project__branch"}
+    scope_actions = SHARED_ACTIONS
 
     class Meta:
         verbose_name = _("resource")

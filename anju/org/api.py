@@ -12,11 +12,13 @@ from ninja.pagination import paginate
 
 from anju.core.api import AUTH_ERRORS, ErrorOut, Paginated, require_perm
 from anju.core.errors import ApplicationError
-from anju.core.scoping import get_visible_or_404, scope_of
+from anju.core.scoping import get_scoped_or_404, scope_of
 
-from . import auth_services, selectors, two_factor
+from . import selectors
 from .models import ApiToken, Branch, Team, User
 from .schemas import BranchOut, MeOut, TeamOut, TokenIn, TokenInfo, TokenOut, UserOut
+from .services import auth as auth_services
+from .services import two_factor
 
 router = Router()
 
@@ -98,7 +100,7 @@ def list_branches(request, filters: Query[BranchFilters]):
 def get_branch(request, branch_id: int):
     """One branch in the caller's scope (404 outside it)."""
     require_perm(request, "org.view_branch")
-    return get_visible_or_404(Branch.objects, request.user, pk=branch_id)
+    return get_scoped_or_404(Branch.objects, request.user, pk=branch_id)
 
 
 class TeamFilters(Schema):
@@ -118,7 +120,7 @@ def list_teams(request, filters: Query[TeamFilters]):
 def get_team(request, team_id: int):
     """One team in the caller's scope (404 outside it)."""
     require_perm(request, "org.view_team")
-    return get_visible_or_404(Team.objects.select_related("branch", "lead"), request.user, pk=team_id)
+    return get_scoped_or_404(Team.objects.select_related("branch", "lead"), request.user, pk=team_id)
 
 
 class UserFilters(Schema):
@@ -149,4 +151,4 @@ def get_user(request, user_id: int):
     """One user in the caller's scope (404 outside it); the phone is masked."""
     require_perm(request, "org.view_user")
     queryset = User.objects.select_related("branch", "team").prefetch_related("roles")
-    return get_visible_or_404(queryset, request.user, pk=user_id)
+    return get_scoped_or_404(queryset, request.user, pk=user_id)

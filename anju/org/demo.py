@@ -1,6 +1,6 @@
 """Demo data: a realistic Chinese company for trying Anju out (``manage.py seed_demo``).
 
-The org part has the same shape as the test personas in ``anju/core/testing.py``::
+The org part has the same shape as the test personas in ``anju/testing.py``::
 
     安居地产集团有限公司
     └── 华东区域 (region, R-EAST)               qa, admin, auditor
@@ -62,9 +62,9 @@ from anju.core.context import use_context
 from anju.core.errors import ValidationFailed
 from anju.core.models import AuditEvent
 
-from . import services
 from .choices import BranchKind, RoleCode, UserStatus
 from .models import Branch, Company, Role, Team, User
+from .services import branches, teams, users
 
 DEMO_SEED = 2026
 COMPANY_NAME = "安居地产集团有限公司"
@@ -141,7 +141,7 @@ class SeedContext:
         employee_no: str | None = None,
     ) -> User:
         """Create a user through ``user_create`` with the demo password and remember it by username."""
-        user = services.user_create(
+        user = users.user_create(
             actor=self.actor,
             username=username,
             display_name=display_name,
@@ -235,7 +235,7 @@ def _bootstrap_admin(ctx: SeedContext) -> User:
         display_name=login.display_name,
         employee_no=ctx.next_employee_no(),
         phone=ctx.reserve_phone(login.phone),
-        phone_index=services.phone_index(login.phone),
+        phone_index=users.phone_index(login.phone),
         position=login.position,
         hire_date=login.hire_date,
     )
@@ -245,7 +245,7 @@ def _bootstrap_admin(ctx: SeedContext) -> User:
         actor_name=SEED_ACTOR_NAME,
         action="org.user.created",
         target=admin,
-        after=audit.model_snapshot(admin, [*services.USER_FIELDS, "roles"]),
+        after=audit.model_snapshot(admin, [*users.USER_FIELDS, "roles"]),
     )
     ctx.actor = ctx.users[admin.username] = admin
     return admin
@@ -268,7 +268,7 @@ def seed_org(ctx: SeedContext) -> None:
     )
     ctx.company = company
     for key, parent, name, code, kind, address in BRANCHES:
-        ctx.branches[key] = services.branch_create(
+        ctx.branches[key] = branches.branch_create(
             actor=ctx.actor,
             company=company,
             parent=ctx.branches.get(parent) if parent else None,
@@ -278,9 +278,9 @@ def seed_org(ctx: SeedContext) -> None:
             address=address,
         )
     for key, branch, name in TEAMS:
-        ctx.teams[key] = services.team_create(actor=ctx.actor, branch=ctx.branches[branch], name=name)
+        ctx.teams[key] = teams.team_create(actor=ctx.actor, branch=ctx.branches[branch], name=name)
     # The administrator existed before the region did; place them there now.
-    services.user_update(actor=ctx.actor, user=ctx.actor, branch=ctx.branches["region"])
+    users.user_update(actor=ctx.actor, user=ctx.actor, branch=ctx.branches["region"])
     ctx.actor.refresh_from_db()
     ctx.summary[_("Branches")] = len(ctx.branches)
     ctx.summary[_("Teams")] = len(ctx.teams)
@@ -299,7 +299,7 @@ def seed_demo_logins(ctx: SeedContext) -> None:
             phone=ctx.reserve_phone(login.phone),
             hire_date=login.hire_date,
         )
-    ctx.teams["a1"] = services.team_update(actor=ctx.actor, team=ctx.teams["a1"], lead=ctx.users["lead"])
+    ctx.teams["a1"] = teams.team_update(actor=ctx.actor, team=ctx.teams["a1"], lead=ctx.users["lead"])
 
 
 def _hire_date(ctx: SeedContext) -> dt.date:
@@ -336,12 +336,12 @@ def seed_staff(ctx: SeedContext) -> None:
             hire_date=_hire_date(ctx),
         )
         if spec.get("lead_of"):
-            ctx.teams[spec["lead_of"]] = services.team_update(actor=ctx.actor, team=team, lead=user)
+            ctx.teams[spec["lead_of"]] = teams.team_update(actor=ctx.actor, team=team, lead=user)
         if spec.get("team") == "a2" and RoleCode.SALES_AGENT in spec["roles"]:
             suspended_team_agents.append(user)
 
     # One suspended account, so the user list shows what suspension looks like.
-    ctx.users[suspended_team_agents[-1].username] = services.user_set_status(
+    ctx.users[suspended_team_agents[-1].username] = users.user_set_status(
         actor=ctx.actor,
         user=suspended_team_agents[-1],
         status=UserStatus.SUSPENDED,

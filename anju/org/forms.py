@@ -7,11 +7,10 @@ from collections import OrderedDict
 from django import forms
 from django.apps import apps
 from django.contrib.auth.models import Permission
-from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from anju.core.forms import BootstrapFormMixin
+from anju.core.forms import BootstrapFormMixin, field_label
 from anju.core.scoping import Scope, scope_of
 
 from .choices import USER_STATUS_TRANSITIONS, BranchKind, UserStatus
@@ -19,11 +18,6 @@ from .models import Branch, Role, Team, User
 
 INDENT = "\u3000"  # an ideographic space: indents tree levels inside a <select>
 PASSWORD_HELP = _("At least 10 characters; not a common or all-digit password.")
-
-
-def _label(model, name: str):
-    """The model field's verbose name, so forms and models share one translation."""
-    return capfirst(model._meta.get_field(name).verbose_name)
 
 
 def _date_input() -> forms.DateInput:
@@ -110,13 +104,13 @@ class UserFilterForm(BootstrapFormMixin, forms.Form):
         widget=forms.TextInput(attrs={"placeholder": _("Username, name or employee number"), "type": "search"}),
     )
     branch = BranchChoiceField(
-        label=_label(User, "branch"), queryset=Branch.objects.none(), required=False, empty_label=_("All branches")
+        label=field_label(User, "branch"), queryset=Branch.objects.none(), required=False, empty_label=_("All branches")
     )
     team = TeamChoiceField(
-        label=_label(User, "team"), queryset=Team.objects.none(), required=False, empty_label=_("All teams")
+        label=field_label(User, "team"), queryset=Team.objects.none(), required=False, empty_label=_("All teams")
     )
     status = forms.ChoiceField(
-        label=_label(User, "status"), required=False, choices=[("", _("All statuses")), *UserStatus.choices]
+        label=field_label(User, "status"), required=False, choices=[("", _("All statuses")), *UserStatus.choices]
     )
     role = forms.ModelChoiceField(
         label=_("Role"), queryset=Role.objects.all(), to_field_name="code", required=False, empty_label=_("All roles")
@@ -154,19 +148,19 @@ class _PasswordPairMixin:
 class UserProfileForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
     """The fields an administrator edits on an employee (status and roles have their own pages)."""
 
-    display_name = forms.CharField(label=_label(User, "display_name"), max_length=50)
-    employee_no = forms.CharField(label=_label(User, "employee_no"), max_length=20, required=False)
+    display_name = forms.CharField(label=field_label(User, "display_name"), max_length=50)
+    employee_no = forms.CharField(label=field_label(User, "employee_no"), max_length=20, required=False)
     phone = forms.CharField(
-        label=_label(User, "phone"),
+        label=field_label(User, "phone"),
         max_length=20,
         required=False,
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off"}),
     )
-    email = forms.EmailField(label=_label(User, "email"), required=False)
-    position = forms.CharField(label=_label(User, "position"), max_length=50, required=False)
-    branch = BranchChoiceField(label=_label(User, "branch"), queryset=Branch.objects.none(), required=False)
-    team = TeamChoiceField(label=_label(User, "team"), queryset=Team.objects.none(), required=False)
-    hire_date = forms.DateField(label=_label(User, "hire_date"), required=False, widget=_date_input())
+    email = forms.EmailField(label=field_label(User, "email"), required=False)
+    position = forms.CharField(label=field_label(User, "position"), max_length=50, required=False)
+    branch = BranchChoiceField(label=field_label(User, "branch"), queryset=Branch.objects.none(), required=False)
+    team = TeamChoiceField(label=field_label(User, "team"), queryset=Team.objects.none(), required=False)
+    hire_date = forms.DateField(label=field_label(User, "hire_date"), required=False, widget=_date_input())
 
     def __init__(self, *args, viewer: User, **kwargs):
         super().__init__(*args, **kwargs)
@@ -179,7 +173,7 @@ class UserProfileForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
 
 class UserCreateForm(_PasswordPairMixin, UserProfileForm):
     username = forms.CharField(
-        label=_label(User, "username"),
+        label=field_label(User, "username"),
         max_length=150,
         help_text=_("Letters, digits and @/./+/-/_ only; used to log in."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}),
@@ -294,7 +288,7 @@ class TeamFilterForm(BootstrapFormMixin, forms.Form):
         widget=forms.TextInput(attrs={"placeholder": _("Team name"), "type": "search"}),
     )
     branch = BranchChoiceField(
-        label=_label(Team, "branch"), queryset=Branch.objects.none(), required=False, empty_label=_("All branches")
+        label=field_label(Team, "branch"), queryset=Branch.objects.none(), required=False, empty_label=_("All branches")
     )
 
     def __init__(self, *args, viewer: User, **kwargs):
@@ -313,15 +307,15 @@ class LeadChoiceField(forms.ModelChoiceField):
 
 
 class TeamForm(BootstrapFormMixin, forms.Form):
-    branch = BranchChoiceField(label=_label(Team, "branch"), queryset=Branch.objects.none())
-    name = forms.CharField(label=_label(Team, "name"), max_length=100)
+    branch = BranchChoiceField(label=field_label(Team, "branch"), queryset=Branch.objects.none())
+    name = forms.CharField(label=field_label(Team, "name"), max_length=100)
     lead = LeadChoiceField(
-        label=_label(Team, "lead"),
+        label=field_label(Team, "lead"),
         queryset=User.objects.none(),
         required=False,
         help_text=_("Must work in the team's branch."),
     )
-    is_active = forms.BooleanField(label=_label(Team, "is_active"), required=False, initial=True)
+    is_active = forms.BooleanField(label=field_label(Team, "is_active"), required=False, initial=True)
 
     def __init__(self, *args, viewer: User, team: Team | None = None, **kwargs):
         if team is not None:
@@ -348,15 +342,20 @@ class TeamForm(BootstrapFormMixin, forms.Form):
 
 class BranchForm(BootstrapFormMixin, forms.Form):
     parent = BranchChoiceField(
-        label=_label(Branch, "parent"), queryset=Branch.objects.none(), required=False, empty_label=_("(top level)")
+        label=field_label(Branch, "parent"),
+        queryset=Branch.objects.none(),
+        required=False,
+        empty_label=_("(top level)"),
     )
-    name = forms.CharField(label=_label(Branch, "name"), max_length=100)
+    name = forms.CharField(label=field_label(Branch, "name"), max_length=100)
     code = forms.CharField(
-        label=_label(Branch, "code"), max_length=20, help_text=_("Letters, digits, '-' or '_'; unique in the company.")
+        label=field_label(Branch, "code"),
+        max_length=20,
+        help_text=_("Letters, digits, '-' or '_'; unique in the company."),
     )
-    kind = forms.ChoiceField(label=_label(Branch, "kind"), choices=BranchKind.choices)
-    address = forms.CharField(label=_label(Branch, "address"), max_length=255, required=False)
-    is_active = forms.BooleanField(label=_label(Branch, "is_active"), required=False, initial=True)
+    kind = forms.ChoiceField(label=field_label(Branch, "kind"), choices=BranchKind.choices)
+    address = forms.CharField(label=field_label(Branch, "address"), max_length=255, required=False)
+    is_active = forms.BooleanField(label=field_label(Branch, "is_active"), required=False, initial=True)
 
     def __init__(self, *args, viewer: User, branch: Branch | None = None, **kwargs):
         if branch is not None:
@@ -400,24 +399,26 @@ def anju_permissions():
 
 class RoleForm(_CheckboxFix, BootstrapFormMixin, forms.Form):
     code = forms.CharField(
-        label=_label(Role, "code"),
+        label=field_label(Role, "code"),
         max_length=40,
         help_text=_("Lower-case letters, digits and '_'; cannot be changed later."),
     )
-    name = forms.CharField(label=_label(Role, "name"), max_length=60)
+    name = forms.CharField(label=field_label(Role, "name"), max_length=60)
     description = forms.CharField(
-        label=_label(Role, "description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=field_label(Role, "description"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     data_scope = forms.ChoiceField(
-        label=_label(Role, "data_scope"), choices=Scope.choices, help_text=_("Which records holders of this role see.")
+        label=field_label(Role, "data_scope"),
+        choices=Scope.choices,
+        help_text=_("Which records holders of this role see."),
     )
     requires_two_factor = forms.BooleanField(
-        label=_label(Role, "requires_two_factor"),
+        label=field_label(Role, "requires_two_factor"),
         required=False,
         help_text=Role._meta.get_field("requires_two_factor").help_text,
     )
     permissions = PermissionChoiceField(
-        label=_label(Role, "permissions"), queryset=Permission.objects.none(), required=False
+        label=field_label(Role, "permissions"), queryset=Permission.objects.none(), required=False
     )
 
     def __init__(self, *args, role: Role | None = None, **kwargs):

@@ -7,7 +7,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from .two_factor import has_authenticator, is_verified, recovery_codes_left, two_factor_required
+from .services.two_factor import has_authenticator, is_verified, recovery_codes_left, two_factor_required
 
 # Reachable before the second factor: the two-factor pages themselves, logging out, switching
 # the language, static files, and the API (which refuses such a session on its own, see

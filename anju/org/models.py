@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from anju.core.crypto import EncryptedTextField
 from anju.core.masking import mask_phone
-from anju.core.scoping import Scope, ScopedQuerySet
+from anju.core.scoping import HomeBranch, RoleScope, Scope, ScopedQuerySet
 
 from .choices import BranchKind, RoleCode, UserStatus
 
@@ -61,6 +61,8 @@ class Branch(models.Model):
 
     objects = ScopedQuerySet.as_manager()
     scope_paths = {"branch": ""}
+    # The reception desk of a sales office is open to its own staff and to whoever's scope covers it.
+    scope_actions = {"view": RoleScope(), "desk": HomeBranch(subtree=False, widen=True)}
 
     class Meta:
         verbose_name = _("branch")
@@ -182,7 +184,6 @@ class User(AbstractUser):
         ]
         permissions = [
             ("manage_users", _("Can manage users, branches and teams")),
-            ("reveal_phone", _("Can reveal full phone numbers (with a reason)")),
             ("unlock_login", _("Can unlock locked-out logins")),
         ]
 

@@ -6,6 +6,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from anju.core import audit
+from anju.core.tasks import sessions_cleared
 
 from .models import UserSession
 
@@ -35,3 +36,12 @@ def on_logout(sender, request, user, **kwargs):
 def on_login_failed(sender, credentials, request=None, **kwargs):
     username = str(credentials.get("username", ""))[:150]
     audit.record(actor=None, actor_name=username, action="auth.login_failed", after={"username": username})
+
+
+@receiver(sessions_cleared)
+def forget_ended_sessions(sender, **kwargs) -> dict[str, int]:
+    """The per-user records of sessions that no longer exist."""
+    from django.contrib.sessions.models import Session
+
+    orphans, _ = UserSession.objects.exclude(session_key__in=Session.objects.values("session_key")).delete()
+    return {"user_sessions": orphans}

@@ -1,6 +1,14 @@
+"""URLs of the organisation app.
+
+``urlpatterns`` are the administration pages under ``/org/`` (namespace ``org``);
+``account_urlpatterns`` are sign-in and one's own account pages, mounted at the site root
+without a namespace (``login``, ``logout``, ``password-change``, ``account-*``, ``two-factor-*``).
+"""
+
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import branches, lockouts, roles, teams, users
+from .views import auth, branches, lockouts, roles, teams, two_factor, users
 
 app_name = "org"
 
@@ -27,4 +35,21 @@ urlpatterns = [
     path("roles/<int:pk>/edit/", roles.role_edit, name="role-edit"),
     path("lockouts/", lockouts.lockout_list, name="lockout-list"),
     path("lockouts/unlock/", lockouts.lockout_unlock, name="lockout-unlock"),
+]
+
+account_urlpatterns = [
+    path("login/", auth.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/password/", auth.password_change, name="password-change"),
+    path("account/two-factor/", two_factor.account_two_factor, name="account-two-factor"),
+    path("account/two-factor/setup/", two_factor.two_factor_setup, name="two-factor-setup"),
+    path("account/two-factor/verify/", two_factor.two_factor_verify, name="two-factor-verify"),
+    path(
+        "account/two-factor/recovery-codes/",
+        two_factor.account_recovery_codes,
+        name="account-recovery-codes",
+    ),
+    path("account/two-factor/off/", two_factor.account_two_factor_disable, name="account-two-factor-off"),
+    path("account/tokens/", auth.account_tokens, name="account-tokens"),
+    path("account/tokens/<int:pk>/revoke/", auth.account_token_revoke, name="account-token-revoke"),
 ]

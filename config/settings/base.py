@@ -150,10 +150,10 @@ AXES_FAILURE_LIMIT = env_int("ANJU_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("ANJU_LOCKOUT_MINUTES", 30, minimum=1))
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "anju.org.views_auth.lockout_response"
+AXES_LOCKOUT_CALLABLE = "anju.org.views.auth.lockout_response"
 AXES_VERBOSE = False
 
-# Two-factor sign-in (anju.org.two_factor): the name authenticator apps show for the account.
+# Two-factor sign-in (anju.org.services.two_factor): the name authenticator apps show for the account.
 OTP_TOTP_ISSUER = "Anju 安居"
 # Wrong codes: 1 s, 2 s, 4 s … between attempts (django-otp's throttle), per device.
 OTP_TOTP_THROTTLE_FACTOR = 1

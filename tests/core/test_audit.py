@@ -11,7 +11,7 @@ from django.db import connection, transaction
 from anju.core import audit
 from anju.core.context import use_context
 from anju.core.models import AuditChainHead, AuditEvent
-from anju.core.testing import PASSWORD
+from anju.testing import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -1,40 +1,25 @@
 """Two workers writing audit events at once still produce one unbroken chain (DESIGN.md §3)."""
 
-import threading
+from functools import partial
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 
 from anju.core import audit
 from anju.core.models import AuditEvent
+from tests.helpers import raised, require_postgresql, run_at_once
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_keep_the_chain_intact():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs real concurrent transactions (PostgreSQL); SQLite serialises writers itself")
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
+    require_postgresql()
 
     def writer(number: int) -> None:
-        try:
-            barrier.wait()
-            for index in range(15):
-                with transaction.atomic():
-                    audit.record(
-                        actor=None, actor_name=f"writer{number}", action="test.concurrent", after={"index": index}
-                    )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+        for index in range(15):
+            with transaction.atomic():
+                audit.record(actor=None, actor_name=f"writer{number}", action="test.concurrent", after={"index": index})
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = raised(run_at_once(**{f"writer{n}": partial(writer, n) for n in range(4)}))
 
     assert errors == []
     assert AuditEvent.objects.filter(action="test.concurrent").count() == 60

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import zoneinfo
 
@@ -13,6 +11,7 @@ from django.urls import reverse
 
 from anju.core import audit
 from anju.core.models import AuditEvent
+from tests.helpers import csv_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -24,12 +23,6 @@ REFUSED = ["agent", "lead", "manager", "cs", "legal", "finance", "qa"]
 
 def shown_seqs(response) -> list[int]:
     return [int(seq) for seq in re.findall(r'data-testid="audit-row" data-seq="(\d+)"', response.content.decode())]
-
-
-def csv_rows(response) -> list[list[str]]:
-    body = b"".join(response.streaming_content).decode("utf-8")
-    assert body.startswith("\ufeff")
-    return list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
 
 
 def record_at(monkeypatch, when: dt.datetime, **kwargs) -> AuditEvent:

@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from anju.core import audit
-from anju.core.testing import PASSWORD, UserFactory
-from anju.org import auth_services
 from anju.org.choices import UserStatus
 from anju.org.models import User
+from anju.org.services import auth as auth_services
+from anju.testing import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -214,13 +214,24 @@ def _customer_work(p, batch: int = 0) -> None:
 
     now = timezone.now()
     for number, agent in enumerate([p.agent, p.agent, p.agent2, p.agent3], start=1):
-        customer = customer_register(actor=agent, name=f"客户{number}", phone=f"137{batch:04d}{number:04d}",
-                                     source="walk_in", consent_channel="face_to_face")  # fmt: skip
+        customer = customer_register(
+            actor=agent,
+            name=f"客户{number}",
+            phone=f"137{batch:04d}{number:04d}",
+            source="walk_in",
+            consent_channel="face_to_face",
+        )
         FollowUpTask.objects.create(
             customer=customer, assignee=agent, title="Follow-up", due_at=now - timedelta(hours=number)
         )
-        Visit.objects.create(customer=customer, branch=customer.branch, arrived_at=now - timedelta(minutes=10 * number),
-                             is_first_visit=True, assigned_to=agent, registered_by=agent)  # fmt: skip
+        Visit.objects.create(
+            customer=customer,
+            branch=customer.branch,
+            arrived_at=now - timedelta(minutes=10 * number),
+            is_first_visit=True,
+            assigned_to=agent,
+            registered_by=agent,
+        )
 
 
 def test_branch_manager_sees_customers_visits_and_overdue_follow_ups(login, p):

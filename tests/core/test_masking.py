@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from anju.core.masking import mask_id_number, mask_name, mask_phone, normalise_phone
+from anju.core.masking import mask_id_number, mask_phone, normalise_phone
 
 
 @pytest.mark.parametrize(
@@ -100,11 +100,3 @@ def test_mask_id_number_never_shows_the_birth_date():
     masked = mask_id_number("110101199003071234")
     assert "19900307" not in masked
     assert len(masked) == 18
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [("张三丰", "张**"), ("李四", "李*"), ("王", "王"), ("", ""), (None, "")],
-)
-def test_mask_name(raw, expected):
-    assert mask_name(raw) == expected

@@ -12,10 +12,10 @@ from django.db import connection
 
 from anju.core import crypto, keyrotation
 from anju.core.models import AuditEvent
-from anju.core.testing import make_personas
 from anju.customers.models import Customer
 from anju.customers.services.customers import customer_register
 from anju.org.models import User
+from anju.testing import make_personas
 
 pytestmark = pytest.mark.django_db
 

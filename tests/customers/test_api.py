@@ -12,7 +12,7 @@ from django.utils import timezone
 from anju.core.models import AuditEvent
 from anju.customers.models import Communication, Customer, FollowUpTask, NeedsRevision, Visit
 from anju.customers.services.followups import followup_create
-from anju.org import auth_services
+from anju.org.services import auth as auth_services
 
 pytestmark = pytest.mark.django_db
 
@@ -75,10 +75,19 @@ def owners_of(items, files) -> set[str]:
 
 def test_agent_registers_a_customer_and_becomes_owner(p, api):
     response = api(
-        "agent", "post", "/api/v1/customers",
-        {"name": "张三", "phone": "138 1234 1234", "source": "walk_in", "consent_channel": "face_to_face",
-         "tags": ["学区", "改善"], "budget_min": 200, "budget_max": 300},
-    )  # fmt: skip
+        "agent",
+        "post",
+        "/api/v1/customers",
+        {
+            "name": "张三",
+            "phone": "138 1234 1234",
+            "source": "walk_in",
+            "consent_channel": "face_to_face",
+            "tags": ["学区", "改善"],
+            "budget_min": 200,
+            "budget_max": 300,
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["phone"] == "138****1234"
@@ -96,9 +105,11 @@ def test_agent_registers_a_customer_and_becomes_owner(p, api):
 
 def test_duplicate_phone_is_409_naming_the_owner_and_writes_nothing(p, api, files):
     response = api(
-        "agent2", "post", "/api/v1/customers",
+        "agent2",
+        "post",
+        "/api/v1/customers",
         {"name": "冒名", "phone": "+86 138-1111-0001", "source": "phone", "consent_channel": "phone"},
-    )  # fmt: skip
+    )
     error = assert_error(response, 409, "customer.duplicate")
     assert "李置业" in error["message"]
     assert "0001" not in error["message"]
@@ -110,16 +121,26 @@ def test_duplicate_phone_is_409_naming_the_owner_and_writes_nothing(p, api, file
 
 def test_create_refuses_bad_input_with_field_errors(api):
     error = assert_error(
-        api("agent", "post", "/api/v1/customers", {"name": "张三", "phone": "12345", "source": "walk_in",
-                                                   "consent_channel": "phone"}),
-        422, "customer.bad_phone",
-    )  # fmt: skip
+        api(
+            "agent",
+            "post",
+            "/api/v1/customers",
+            {"name": "张三", "phone": "12345", "source": "walk_in", "consent_channel": "phone"},
+        ),
+        422,
+        "customer.bad_phone",
+    )
     assert "phone" in error["fields"]
     error = assert_error(
-        api("agent", "post", "/api/v1/customers", {"name": "张三", "phone": "13812341234", "source": "tv",
-                                                   "consent_channel": "phone"}),
-        422, "validation_error",
-    )  # fmt: skip
+        api(
+            "agent",
+            "post",
+            "/api/v1/customers",
+            {"name": "张三", "phone": "13812341234", "source": "tv", "consent_channel": "phone"},
+        ),
+        422,
+        "validation_error",
+    )
     assert "source" in error["fields"]
     assert not Customer.objects.exists()
 
@@ -199,7 +220,7 @@ def test_pages_walk_the_list(api, files):
 
 
 def test_roles_without_view_permission_get_403(p, api, files):
-    from anju.core.testing import UserFactory
+    from anju.testing import UserFactory
 
     nobody = UserFactory(username="nobody", branch=p.branch_a, team=p.team_a1)
     _token, raw = auth_services.token_create(actor=nobody, name="t")
@@ -289,8 +310,9 @@ def test_reveal_with_reason_returns_the_number_and_is_audited(p, api, files):
 def test_reveal_outside_scope_is_404_and_rate_limited(api, files, settings):
     assert_error(
         api("agent2", "post", f"/api/v1/customers/{files['agent'].pk}/reveal", {"field": "phone", "reason": "核对"}),
-        404, "not_found",
-    )  # fmt: skip
+        404,
+        "not_found",
+    )
     settings.ANJU_REVEAL_LIMIT_PER_HOUR = 1
     path = f"/api/v1/customers/{files['lead'].pk}/reveal"
     assert api("lead", "post", path, {"field": "phone", "reason": "核对"}).status_code == 200
@@ -363,11 +385,17 @@ def test_visits_are_refused_outside_scope_and_role(p, api, files):
     visit = api("cs", "post", "/api/v1/visits", {"branch": p.branch_a.pk, "phone": "13811110001"}).json()
     assert_error(api("agent2", "get", f"/api/v1/visits/{visit['id']}"), 404, "not_found")
     assert_error(api("agent2", "post", f"/api/v1/visits/{visit['id']}/start"), 404, "not_found")
-    assert_error(api("agent3", "post", "/api/v1/visits", {"branch": p.branch_a.pk, "phone": "13899990009",
-                                                           "name": "路人"}), 404, "not_found")  # fmt: skip
+    assert_error(
+        api("agent3", "post", "/api/v1/visits", {"branch": p.branch_a.pk, "phone": "13899990009", "name": "路人"}),
+        404,
+        "not_found",
+    )
     assert_error(api("legal", "get", "/api/v1/visits"), 403, "permission_denied")
-    assert_error(api("auditor", "post", "/api/v1/visits", {"branch": p.branch_a.pk, "phone": "13811110001"}),
-                 403, "permission_denied")  # fmt: skip
+    assert_error(
+        api("auditor", "post", "/api/v1/visits", {"branch": p.branch_a.pk, "phone": "13811110001"}),
+        403,
+        "permission_denied",
+    )
     assert api("agent2", "get", "/api/v1/visits").json()["count"] == 0
     assert_error(api("agent", "post", f"/api/v1/visits/{visit['id']}/end"), 409, "visit.bad_transition")
     assert Visit.objects.get(pk=visit["id"]).status == "waiting"
@@ -380,10 +408,18 @@ def test_visits_are_refused_outside_scope_and_role(p, api, files):
 def test_agent_records_and_lists_communications(p, api, files):
     path = f"/api/v1/customers/{files['agent'].pk}/communications"
     response = api(
-        "agent", "post", path,
-        {"channel": "online", "summary": "微信发送户型图", "info_core": "总价与首付", "materials": "户型图",
-         "customer_confirmed": True, "next_step": "周末到访"},
-    )  # fmt: skip
+        "agent",
+        "post",
+        path,
+        {
+            "channel": "online",
+            "summary": "微信发送户型图",
+            "info_core": "总价与首付",
+            "materials": "户型图",
+            "customer_confirmed": True,
+            "next_step": "周末到访",
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["channel"] == "online" and body["recorded_by"] == {"id": p.agent.pk, "name": "李置业"}
@@ -467,8 +503,12 @@ EVERYONE = ["agent", "agent2", "agent3", "lead", "manager", "cs", "legal", "fina
 @pytest.mark.parametrize("name", EVERYONE)
 def test_full_phone_digits_never_appear(p, api, files, tasks, name):
     api("cs", "post", "/api/v1/visits", {"branch": p.branch_a.pk, "phone": PHONES["agent"]})
-    api("agent", "post", f"/api/v1/customers/{files['agent'].pk}/communications",
-        {"channel": "phone", "summary": "回访"})  # fmt: skip
+    api(
+        "agent",
+        "post",
+        f"/api/v1/customers/{files['agent'].pk}/communications",
+        {"channel": "phone", "summary": "回访"},
+    )
     api("agent", "patch", f"/api/v1/customers/{files['agent'].pk}", {"phone": "13877770007"})
     numbers = [*PHONES.values(), "13877770007"]
     responses = [

@@ -12,7 +12,13 @@ from django.utils import timezone
 from anju.core.errors import ApplicationError
 from anju.core.models import AuditEvent, Notification
 from anju.customers.models import Communication, Customer, Feedback, Visit
-from anju.customers.services.communications import communication_record, feedback_record, feedback_respond
+from anju.customers.services.communications import (
+    communication_create,
+    communication_record,
+    feedback_record,
+    feedback_respond,
+)
+from anju.customers.services.followups import followup_complete, followup_create
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +37,9 @@ ALL_FIELDS = {
 
 def test_communication_is_recorded_with_all_fields_audited_and_extends_protection(p, register, monkeypatch):
     customer = register(p.agent, phone="13812345678")
-    visit = Visit.objects.create(customer=customer, branch=p.branch_a, arrived_at=timezone.now(),
-                                 is_first_visit=True, registered_by=p.agent)  # fmt: skip
+    visit = Visit.objects.create(
+        customer=customer, branch=p.branch_a, arrived_at=timezone.now(), is_first_visit=True, registered_by=p.agent
+    )
     before = Customer.objects.get(pk=customer.pk).protected_until
     later = timezone.now() + timedelta(days=5)
     monkeypatch.setattr(timezone, "now", lambda: later)
@@ -53,8 +60,13 @@ def test_contact_by_someone_other_than_the_owner_does_not_extend_protection(p, r
     customer = register(p.agent)
     before = Customer.objects.get(pk=customer.pk).protected_until
 
-    communication_record(actor=p.cs, customer=customer, channel="phone", summary="客服回电解答贷款问题",
-                         occurred_at=timezone.now() + timedelta(minutes=1))  # fmt: skip
+    communication_record(
+        actor=p.cs,
+        customer=customer,
+        channel="phone",
+        summary="客服回电解答贷款问题",
+        occurred_at=timezone.now() + timedelta(minutes=1),
+    )
 
     assert Customer.objects.get(pk=customer.pk).protected_until == before
 
@@ -64,8 +76,13 @@ def test_communication_needs_a_summary_and_a_time_not_in_the_future(p, register)
     with pytest.raises(ApplicationError) as no_summary:
         communication_record(actor=p.agent, customer=customer, channel="phone", summary="  ")
     with pytest.raises(ApplicationError) as future:
-        communication_record(actor=p.agent, customer=customer, channel="phone", summary="电话",
-                             occurred_at=timezone.now() + timedelta(hours=2))  # fmt: skip
+        communication_record(
+            actor=p.agent,
+            customer=customer,
+            channel="phone",
+            summary="电话",
+            occurred_at=timezone.now() + timedelta(hours=2),
+        )
     with pytest.raises(ApplicationError) as bad_channel:
         communication_record(actor=p.agent, customer=customer, channel="fax", summary="传真")
     assert "summary" in no_summary.value.fields
@@ -76,8 +93,9 @@ def test_communication_needs_a_summary_and_a_time_not_in_the_future(p, register)
 
 def test_visit_of_another_customer_is_refused(p, register):
     customer, other = register(p.agent), register(p.agent)
-    visit = Visit.objects.create(customer=other, branch=p.branch_a, arrived_at=timezone.now(),
-                                 is_first_visit=True, registered_by=p.agent)  # fmt: skip
+    visit = Visit.objects.create(
+        customer=other, branch=p.branch_a, arrived_at=timezone.now(), is_first_visit=True, registered_by=p.agent
+    )
     with pytest.raises(ApplicationError) as refused:
         communication_record(actor=p.agent, customer=customer, channel="phone", summary="电话", visit=visit)
     assert refused.value.code == "communication.visit_mismatch"
@@ -93,6 +111,71 @@ def test_out_of_scope_customer_is_not_found(login, p, register):
     assert not Communication.objects.exists()
 
 
+# --- communication_create guards itself ---------------------------------------------------------
+
+RECORDED = "customers.communication.recorded"
+
+
+def _nothing_written() -> bool:
+    return not Communication.objects.exists() and not AuditEvent.objects.filter(action=RECORDED).exists()
+
+
+def test_agent_of_another_team_calling_communication_create_directly_gets_not_found(p, register):
+    customer = register(p.agent)
+
+    with pytest.raises(ApplicationError) as refused:
+        communication_create(actor=p.agent2, customer=customer, channel="phone", summary="电话")
+
+    assert (refused.value.code, refused.value.status) == ("not_found", 404)
+    assert _nothing_written()
+
+
+def test_communication_create_without_the_permission_is_refused(p, register):
+    customer = register(p.agent)
+    assert not p.legal.has_perm("customers.change_customer")
+
+    with pytest.raises(ApplicationError) as refused:
+        communication_create(actor=p.legal, customer=customer, channel="phone", summary="电话")
+
+    assert (refused.value.code, refused.value.status) == ("permission_denied", 403)
+    assert _nothing_written()
+
+
+def test_communication_create_in_scope_writes_the_row_and_audits_it_once(p, register):
+    customer = register(p.agent)
+
+    communication = communication_create(actor=p.lead, customer=customer, channel="phone", summary="组长回访")
+
+    saved = Communication.objects.get()
+    assert saved.pk == communication.pk and (saved.customer, saved.recorded_by) == (customer, p.lead)
+    assert [event.after["communication"] for event in AuditEvent.objects.filter(action=RECORDED)] == [saved.pk]
+
+
+def test_logging_a_contact_writes_one_audit_event(p, register):
+    customer = register(p.agent)
+
+    communication = communication_record(actor=p.agent, customer=customer, channel="phone", summary="电话")
+
+    naming = [event.action for event in AuditEvent.objects.all() if (event.after or {}).get("communication")]
+    assert naming == [RECORDED]
+    assert AuditEvent.objects.get(action=RECORDED).after["communication"] == communication.pk
+
+
+def test_completing_a_follow_up_audits_its_communication_once(p, register):
+    customer = register(p.agent)
+    task = followup_create(actor=p.agent, customer=customer, due_at=timezone.now() + timedelta(hours=1))
+
+    followup_complete(actor=p.agent, task=task, outcome="reached", method="phone", content="已回访")
+
+    task.refresh_from_db()
+    naming = [
+        event.action
+        for event in AuditEvent.objects.all()
+        if (event.after or {}).get("communication") == task.communication_id
+    ]
+    assert naming == ["customers.followup.completed"]
+
+
 def test_communication_form_permission_matrix(client, login, p, register):
     customer = register(p.agent)
     url = reverse("customers:communication-create", args=[customer.pk])
@@ -106,8 +189,9 @@ def test_communication_form_permission_matrix(client, login, p, register):
 
 def test_communication_form_records_every_field(login, p, register):
     customer = register(p.agent)
-    Visit.objects.create(customer=customer, branch=p.branch_a, arrived_at=timezone.now(), is_first_visit=True,
-                         registered_by=p.agent)  # fmt: skip
+    Visit.objects.create(
+        customer=customer, branch=p.branch_a, arrived_at=timezone.now(), is_first_visit=True, registered_by=p.agent
+    )
     client = login(p.agent)
     url = reverse("customers:communication-create", args=[customer.pk])
     visit = Visit.objects.get(customer=customer)
@@ -115,8 +199,9 @@ def test_communication_form_records_every_field(login, p, register):
     assert re.search(rf'<option value="{visit.pk}" selected>', form_page.content.decode())
     occurred = timezone.localtime() - timedelta(minutes=30)
 
-    response = client.post(url, {**ALL_FIELDS, "customer_confirmed": "on",
-                                 "occurred_at": occurred.strftime("%Y-%m-%dT%H:%M")})  # fmt: skip
+    response = client.post(
+        url, {**ALL_FIELDS, "customer_confirmed": "on", "occurred_at": occurred.strftime("%Y-%m-%dT%H:%M")}
+    )
 
     assert response.status_code == 302
     assert response["Location"] == reverse("customers:customer-detail", args=[customer.pk])
@@ -143,8 +228,14 @@ def test_communication_form_shows_field_errors(login, p, register):
 def test_feedback_response_time_is_measured_from_receipt(p, register, monkeypatch):
     customer = register(p.agent)
     received = timezone.now() - timedelta(hours=2)
-    feedback = feedback_record(actor=p.agent, customer=customer, channel="online", category="price",
-                               content="能不能申请公积金贷款？", received_at=received)  # fmt: skip
+    feedback = feedback_record(
+        actor=p.agent,
+        customer=customer,
+        channel="online",
+        category="price",
+        content="能不能申请公积金贷款？",
+        received_at=received,
+    )
     answered_at = timezone.now()
     monkeypatch.setattr(timezone, "now", lambda: answered_at)
 
@@ -170,8 +261,9 @@ def test_feedback_response_time_is_measured_from_receipt(p, register, monkeypatc
 
 def test_feedback_goes_to_the_owner_who_is_notified(p, register):
     customer = register(p.agent)
-    feedback = feedback_record(actor=p.cs, customer=customer, channel="phone", category="question",
-                               content="交房时间会推迟吗？")  # fmt: skip
+    feedback = feedback_record(
+        actor=p.cs, customer=customer, channel="phone", category="question", content="交房时间会推迟吗？"
+    )
     assert feedback.handler == p.agent and feedback.recorded_by == p.cs
     notice = Notification.objects.get(user=p.agent)
     assert notice.url == reverse("customers:feedback-respond", args=[feedback.pk])
@@ -180,18 +272,31 @@ def test_feedback_goes_to_the_owner_who_is_notified(p, register):
 def test_feedback_handler_outside_scope_is_refused(p, register):
     customer = register(p.agent)
     with pytest.raises(ApplicationError) as refused:
-        feedback_record(actor=p.agent, customer=customer, channel="phone", category="question", content="问题",
-                        handler=p.agent2)  # fmt: skip
+        feedback_record(
+            actor=p.agent, customer=customer, channel="phone", category="question", content="问题", handler=p.agent2
+        )
     assert refused.value.status == 404
     assert not Feedback.objects.exists()
 
 
 def test_feedback_list_shows_open_feedback_with_response_times(login, p, register):
     customer = register(p.agent, name="周先生")
-    waiting = feedback_record(actor=p.cs, customer=customer, channel="phone", category="question",
-                              content="车位还有吗？", received_at=timezone.now() - timedelta(minutes=90))  # fmt: skip
-    answered = feedback_record(actor=p.cs, customer=customer, channel="online", category="service",
-                               content="样板间几点开放？", received_at=timezone.now() - timedelta(hours=3))  # fmt: skip
+    waiting = feedback_record(
+        actor=p.cs,
+        customer=customer,
+        channel="phone",
+        category="question",
+        content="车位还有吗？",
+        received_at=timezone.now() - timedelta(minutes=90),
+    )
+    answered = feedback_record(
+        actor=p.cs,
+        customer=customer,
+        channel="online",
+        category="service",
+        content="样板间几点开放？",
+        received_at=timezone.now() - timedelta(hours=3),
+    )
     Feedback.objects.filter(pk=answered.pk).update(first_response_at=answered.received_at + timedelta(minutes=45))
     feedback_record(actor=p.agent2, customer=register(p.agent2), channel="phone", category="price", content="别的组")
 
@@ -210,8 +315,14 @@ def test_feedback_list_shows_open_feedback_with_response_times(login, p, registe
 def test_customer_service_home_shows_open_feedback_and_average_response(login, p, register):
     customer = register(p.agent)
     for minutes in (30, 90):
-        item = feedback_record(actor=p.cs, customer=customer, channel="phone", category="question", content="问",
-                               received_at=timezone.now() - timedelta(hours=3))  # fmt: skip
+        item = feedback_record(
+            actor=p.cs,
+            customer=customer,
+            channel="phone",
+            category="question",
+            content="问",
+            received_at=timezone.now() - timedelta(hours=3),
+        )
         Feedback.objects.filter(pk=item.pk).update(first_response_at=item.received_at + timedelta(minutes=minutes))
     feedback_record(actor=p.cs, customer=customer, channel="phone", category="question", content="还没回")
 
@@ -244,13 +355,20 @@ def test_feedback_form_and_answer_page(login, p, register):
     customer = register(p.agent)
     client = login(p.cs)
     received = timezone.localtime() - timedelta(hours=1)
-    created = client.post(reverse("customers:feedback-create", args=[customer.pk]), {
-        "channel": "phone", "category": "listing", "content": "3 号楼还有南向房源吗？",
-        "received_at": received.strftime("%Y-%m-%dT%H:%M"), "handler": "",
-    })  # fmt: skip
+    created = client.post(
+        reverse("customers:feedback-create", args=[customer.pk]),
+        {
+            "channel": "phone",
+            "category": "listing",
+            "content": "3 号楼还有南向房源吗？",
+            "received_at": received.strftime("%Y-%m-%dT%H:%M"),
+            "handler": "",
+        },
+    )
     feedback = Feedback.objects.get()
-    answered = client.post(reverse("customers:feedback-respond", args=[feedback.pk]),
-                           {"response": "还有两套，已约看房", "resolved": "on"})  # fmt: skip
+    answered = client.post(
+        reverse("customers:feedback-respond", args=[feedback.pk]), {"response": "还有两套，已约看房", "resolved": "on"}
+    )
 
     assert created.status_code == 302 and answered.status_code == 302
     feedback.refresh_from_db()

@@ -10,8 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from anju.core.models import AuditEvent
-from anju.core.testing import UserFactory
+from anju.core.models import AuditEvent, RevealLog
 from anju.customers.choices import ConsentKind
 from anju.customers.models import (
     Communication,
@@ -21,9 +20,10 @@ from anju.customers.models import (
     FollowUpTask,
     NeedsRevision,
     OwnershipChange,
-    RevealLog,
     Visit,
 )
+from anju.testing import UserFactory
+from tests.helpers import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -48,11 +48,6 @@ def teammate(p):
     return UserFactory(
         username="agent1b", display_name="韩置业", roles=["sales_agent"], branch=p.branch_a, team=p.team_a1
     )
-
-
-def as_user(client, user):
-    client.force_login(user)
-    return client
 
 
 def page_url(name: str, customer: Customer) -> str:
@@ -170,8 +165,12 @@ def test_registration_form_creates_the_customer_owned_by_the_agent(client, p):
     assert response.status_code == 302
     assert response["Location"] == reverse("customers:customer-detail", args=[customer.pk])
     assert (customer.name, customer.phone, customer.owner, customer.budget_min, customer.budget_max) == (
-        "王五", "13912345678", p.agent, 300, 450,
-    )  # fmt: skip
+        "王五",
+        "13912345678",
+        p.agent,
+        300,
+        450,
+    )
     assert sorted(customer.tags.values_list("name", flat=True)) == ["学区", "改善"]
     assert customer.consents.get().kind == ConsentKind.PERSONAL_INFO
     assert AuditEvent.objects.filter(action="customers.customer.registered").count() == 1
@@ -361,9 +360,18 @@ def test_edit_keeps_the_phone_when_left_empty_and_updates_fields(client, p, cust
 
     response = client.post(
         reverse("customers:customer-edit", args=[customer.pk]),
-        {"name": "张三丰", "phone": "", "gender": "male", "source": "referral", "value_tier": "A",
-         "budget_min": "200", "budget_max": "", "tags": "全款", "household_notes": ""},
-    )  # fmt: skip
+        {
+            "name": "张三丰",
+            "phone": "",
+            "gender": "male",
+            "source": "referral",
+            "value_tier": "A",
+            "budget_min": "200",
+            "budget_max": "",
+            "tags": "全款",
+            "household_notes": "",
+        },
+    )
 
     assert response.status_code == 302
     customer.refresh_from_db()
@@ -597,10 +605,17 @@ def _history(customer, agent, rounds: int) -> None:
     now = timezone.now()
     for index in range(rounds):
         at = now - dt.timedelta(hours=index + 1)
-        Visit.objects.create(customer=customer, branch=customer.branch, arrived_at=at, is_first_visit=index == 0,
-                             received_by=agent, registered_by=agent)  # fmt: skip
-        Communication.objects.create(customer=customer, channel="phone", occurred_at=at, summary="回访",
-                                     recorded_by=agent)  # fmt: skip
+        Visit.objects.create(
+            customer=customer,
+            branch=customer.branch,
+            arrived_at=at,
+            is_first_visit=index == 0,
+            received_by=agent,
+            registered_by=agent,
+        )
+        Communication.objects.create(
+            customer=customer, channel="phone", occurred_at=at, summary="回访", recorded_by=agent
+        )
         FollowUpTask.objects.create(customer=customer, assignee=agent, title="回访", due_at=at)
 
 
@@ -614,8 +629,9 @@ def _detail_queries(client, customer) -> int:
 def test_detail_page_query_count_does_not_grow_with_the_timeline(client, p, register, django_assert_max_num_queries):
     few = register(p.agent, phone="13900003333")  # registration + consent = 2 entries
     many = register(p.agent, phone="13900004444")
-    Communication.objects.create(customer=few, channel="phone", occurred_at=timezone.now(), summary="x",
-                                 recorded_by=p.agent)  # fmt: skip
+    Communication.objects.create(
+        customer=few, channel="phone", occurred_at=timezone.now(), summary="x", recorded_by=p.agent
+    )
     _history(many, p.agent, 10)
     as_user(client, p.agent)
     _detail_queries(client, few)  # warm up session and permission caches

@@ -216,8 +216,9 @@ def test_completion_can_plan_the_next_follow_up(p, register, noon):
 def test_next_follow_up_in_the_past_is_refused(p, register, noon):
     task = task_for(register(p.agent), due_at=noon)
     with pytest.raises(ApplicationError) as refused:
-        followup_complete(actor=p.agent, task=task, outcome="reached", method="phone",
-                          next_due_at=noon - timedelta(days=1))  # fmt: skip
+        followup_complete(
+            actor=p.agent, task=task, outcome="reached", method="phone", next_due_at=noon - timedelta(days=1)
+        )
     assert refused.value.code == "followup.due_in_past"
     task.refresh_from_db()
     assert task.status == FollowUpStatus.OPEN
@@ -358,8 +359,14 @@ def test_agents_home_shows_todays_and_overdue_follow_ups(login, p, register, noo
     late = task_for(register(p.agent, name="逾期客户"), due_at=noon - timedelta(days=1))
     task_for(register(p.agent, name="明天客户"), due_at=noon + timedelta(days=1))
     task_for(register(p.agent2, name="别人的"), due_at=noon - timedelta(days=1))
-    Visit.objects.create(customer=Customer.objects.get(name="今天客户"), branch=p.branch_a, arrived_at=noon,
-                         is_first_visit=True, assigned_to=p.agent, registered_by=p.agent)  # fmt: skip
+    Visit.objects.create(
+        customer=Customer.objects.get(name="今天客户"),
+        branch=p.branch_a,
+        arrived_at=noon,
+        is_first_visit=True,
+        assigned_to=p.agent,
+        registered_by=p.agent,
+    )
 
     response = login(p.agent).get(reverse("home"), headers=EN)
     html = response.content.decode()

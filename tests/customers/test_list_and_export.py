@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from openpyxl import load_workbook
 
 from anju.core.models import AuditEvent
 from anju.customers.models import Customer
 from anju.customers.services.customers import customer_change_stage
 from anju.customers.services.ownership import pool_release
+from tests.helpers import as_user, csv_rows, xlsx_rows, xlsx_workbook
 
 pytestmark = pytest.mark.django_db
 
 LIST = reverse("customers:customer-list")
 EXPORT = reverse("customers:customer-export")
-
-
-def as_user(client, user):
-    client.force_login(user)
-    return client
 
 
 def names_on_page(response) -> set[str]:
@@ -35,17 +28,6 @@ def names_on_page(response) -> set[str]:
 
 def names_in_order(response) -> list[str]:
     return [customer.name for customer in response.context["page_obj"].object_list]
-
-
-def csv_rows(response) -> list[list[str]]:
-    text = b"".join(response.streaming_content).decode("utf-8")
-    assert text.startswith("\ufeff")
-    return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-
-
-def xlsx_rows(response) -> list[list]:
-    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
-    return [list(row) for row in workbook.active.iter_rows(values_only=True)]
 
 
 @pytest.fixture
@@ -264,7 +246,7 @@ def test_xlsx_export_has_a_bold_frozen_header_and_masked_phones(client, p, book)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
     assert ".xlsx" in response["Content-Disposition"]
-    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    workbook = xlsx_workbook(response)
     sheet = workbook.active
     assert sheet.freeze_panes == "A2"
     assert sheet["A1"].font.bold
@@ -303,7 +285,7 @@ def test_export_cells_cannot_smuggle_formulas(client, p, register):
     register(p.agent, name="=HYPERLINK(1)", phone="13812341234")
     as_user(client, p.agent)
     assert csv_rows(client.get(EXPORT))[1][0] == "'=HYPERLINK(1)"
-    workbook = load_workbook(io.BytesIO(b"".join(client.get(EXPORT, {"format": "xlsx"}).streaming_content)))
+    workbook = xlsx_workbook(client.get(EXPORT, {"format": "xlsx"}))
     cell = workbook.active["A2"]
     assert cell.data_type == "s" and cell.value == "=HYPERLINK(1)"
 

@@ -14,10 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from anju.customers.models import Customer, CustomerNameGram
-from anju.customers.selectors import customer_list_for
+from anju.customers.selectors import customer_list_for, pool_list_for
 from anju.customers.services.customers import customer_update
 from anju.customers.services.reception import visit_register
-from anju.customers.views.pool import pool_list_for
 
 pytestmark = pytest.mark.django_db
 

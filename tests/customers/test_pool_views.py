@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from anju.core.models import AuditEvent
-from anju.core.testing import UserFactory
 from anju.customers.models import BranchCustomerSettings, Customer
 from anju.customers.services.ownership import pool_release, pool_release_lapsed
+from anju.testing import UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,20 +11,20 @@ import time
 from functools import partial
 
 import pytest
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 
 from anju.core.errors import ApplicationError
-from anju.core.testing import make_personas
 from anju.customers.models import Customer
 from anju.customers.services.customers import customer_register
+from anju.testing import make_personas
+from tests.helpers import in_thread, require_postgresql, run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def _needs_postgresql():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs two real concurrent transactions (PostgreSQL); SQLite serialises writers itself")
+    require_postgresql()
 
 
 def _register(agent, phone: str):
@@ -33,40 +33,14 @@ def _register(agent, phone: str):
     )
 
 
-def _in_thread(target, outcomes: dict, key: str) -> threading.Thread:
-    """Run ``target`` on its own database connection, keeping its result or exception in ``outcomes``."""
-
-    def run():
-        try:
-            outcomes[key] = target()
-        except BaseException as exc:  # the test inspects whatever happened
-            outcomes[key] = exc
-        finally:
-            close_old_connections()
-            connection.close()
-
-    return threading.Thread(target=run, name=key)
-
-
 def test_two_simultaneous_registrations_of_one_phone_have_exactly_one_winner():
     p = make_personas()
 
-    def attempt(agent, phone: str, barrier: threading.Barrier):
-        barrier.wait()
-        return _register(agent, phone)
-
     for round_number in range(5):
         phone = f"1381234{round_number:04d}"
-        barrier = threading.Barrier(2)
-        outcomes: dict = {}
-        threads = [
-            _in_thread(partial(attempt, p.agent, phone, barrier), outcomes, "agent"),
-            _in_thread(partial(attempt, p.agent2, phone, barrier), outcomes, "agent2"),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+        outcomes = run_at_once(
+            timeout=30, agent=partial(_register, p.agent, phone), agent2=partial(_register, p.agent2, phone)
+        )
 
         winners = [key for key, value in outcomes.items() if isinstance(value, Customer)]
         losers = [value for value in outcomes.values() if not isinstance(value, Customer)]
@@ -94,8 +68,8 @@ def test_the_second_registration_waits_for_the_first_and_then_is_refused():
             assert finish_first.wait(timeout=30)
         return customer
 
-    first_thread = _in_thread(first, outcomes, "agent")
-    second_thread = _in_thread(lambda: _register(p.agent2, phone), outcomes, "agent2")
+    first_thread = in_thread(first, outcomes, "agent")
+    second_thread = in_thread(lambda: _register(p.agent2, phone), outcomes, "agent2")
     first_thread.start()
     assert first_inserted.wait(timeout=30)
     second_thread.start()
@@ -129,8 +103,8 @@ def test_when_the_first_registration_rolls_back_the_waiting_one_succeeds():
             assert finish_first.wait(timeout=30)
             raise Abandoned
 
-    first_thread = _in_thread(first, outcomes, "agent")
-    second_thread = _in_thread(lambda: _register(p.agent2, phone), outcomes, "agent2")
+    first_thread = in_thread(first, outcomes, "agent")
+    second_thread = in_thread(lambda: _register(p.agent2, phone), outcomes, "agent2")
     first_thread.start()
     assert first_inserted.wait(timeout=30)
     second_thread.start()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
+from functools import partial
 from unittest import mock
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -37,6 +37,7 @@ from anju.customers.services.reception import (
     visit_register,
     visit_start_reception,
 )
+from tests.helpers import raised, require_postgresql, run_at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -574,33 +575,16 @@ def test_roster_page_sets_the_order_for_leads_only(client, p):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_desks_registering_at_once_give_two_different_turns():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs real concurrent transactions (PostgreSQL); SQLite serialises writers itself")
-    from anju.core.testing import make_personas
+    require_postgresql()
+    from anju.testing import make_personas
 
     p = make_personas()
     roster_set(actor=p.manager, branch=p.branch_a, day=rotation_day(), agents=[p.agent, p.agent2])
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
     def desk(clerk, phone: str) -> None:
-        try:
-            barrier.wait()
-            visit_register(actor=clerk, branch=p.branch_a, phone=phone, name="并发访客")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            close_old_connections()
-            connection.close()
+        visit_register(actor=clerk, branch=p.branch_a, phone=phone, name="并发访客")
 
-    threads = [
-        threading.Thread(target=desk, args=(p.cs, "13700000001")),
-        threading.Thread(target=desk, args=(p.manager, "13700000002")),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = raised(run_at_once(cs=partial(desk, p.cs, "13700000001"), manager=partial(desk, p.manager, "13700000002")))
     assert errors == []
     assert sorted(Visit.objects.values_list("assigned_to__username", flat=True)) == ["agent", "agent2"]
     assert turns(p.branch_a) == {"agent": 1, "agent2": 1}

@@ -8,8 +8,7 @@ import pytest
 from django.utils import timezone
 
 from anju.core import audit
-from anju.core.models import AuditEvent, Notification
-from anju.core.testing import UserFactory
+from anju.core.models import AuditEvent, Notification, RevealLog
 from anju.customers.choices import Stage
 from anju.customers.models import (
     BranchCustomerSettings,
@@ -18,7 +17,6 @@ from anju.customers.models import (
     CustomerNeeds,
     NeedsRevision,
     OwnershipChange,
-    RevealLog,
 )
 from anju.customers.services.customers import (
     consent_record,
@@ -38,6 +36,7 @@ from anju.customers.services.ownership import (
     protection_extend,
 )
 from anju.org.choices import UserStatus
+from anju.testing import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -130,8 +129,9 @@ def test_allowed_stage_change_is_saved_and_audited(p, customer):
 
 
 def test_disallowed_stage_change_is_refused_naming_both_states(p, customer):
-    error = refused("customer.bad_stage_change", customer_change_stage, actor=p.agent, customer=customer,
-                    to_stage="signed")  # fmt: skip
+    error = refused(
+        "customer.bad_stage_change", customer_change_stage, actor=p.agent, customer=customer, to_stage="signed"
+    )
     assert str(Stage.LEAD.label) in str(error.message) and str(Stage.SIGNED.label) in str(error.message)
     assert error.status == 409
     customer.refresh_from_db()
@@ -143,8 +143,14 @@ def test_unknown_stage_is_refused_not_crashed(p, customer):
 
 
 def test_lost_needs_a_reason_and_reviving_clears_it(p, customer):
-    refused("customer.lost_reason_required", customer_change_stage, actor=p.agent, customer=customer,
-            to_stage="lost", lost_reason="  ")  # fmt: skip
+    refused(
+        "customer.lost_reason_required",
+        customer_change_stage,
+        actor=p.agent,
+        customer=customer,
+        to_stage="lost",
+        lost_reason="  ",
+    )
     customer_change_stage(actor=p.agent, customer=customer, to_stage="lost", lost_reason="预算不足")
     customer.refresh_from_db()
     assert (customer.stage, customer.lost_reason) == ("lost", "预算不足")
@@ -211,8 +217,9 @@ def test_consent_needs_permission_and_scope(p, customer):
 
 
 def test_id_number_without_consent_is_refused(p, customer):
-    refused("customer.id_consent_required", customer_set_id_number, actor=p.agent, customer=customer,
-            id_number=ID_NUMBER)  # fmt: skip
+    refused(
+        "customer.id_consent_required", customer_set_id_number, actor=p.agent, customer=customer, id_number=ID_NUMBER
+    )
     customer.refresh_from_db()
     assert customer.id_number == ""
 
@@ -220,14 +227,20 @@ def test_id_number_without_consent_is_refused(p, customer):
 def test_id_number_after_a_withdrawn_consent_is_refused(p, customer):
     consent = consent_record(actor=p.agent, customer=customer, kind="id_number", channel="phone")
     consent_withdraw(actor=p.agent, consent=consent)
-    refused("customer.id_consent_required", customer_set_id_number, actor=p.agent, customer=customer,
-            id_number=ID_NUMBER)  # fmt: skip
+    refused(
+        "customer.id_consent_required", customer_set_id_number, actor=p.agent, customer=customer, id_number=ID_NUMBER
+    )
 
 
 def test_id_number_with_consent_is_checked_stored_and_masked_in_the_audit(p, customer):
     consent_record(actor=p.agent, customer=customer, kind="id_number", channel="phone")
-    refused("customer.bad_id_number", customer_set_id_number, actor=p.agent, customer=customer,
-            id_number="110105194912310021")  # fmt: skip
+    refused(
+        "customer.bad_id_number",
+        customer_set_id_number,
+        actor=p.agent,
+        customer=customer,
+        id_number="110105194912310021",
+    )
     customer_set_id_number(actor=p.agent, customer=customer, id_number=ID_NUMBER.lower())
     customer.refresh_from_db()
     assert customer.id_number == ID_NUMBER
@@ -259,8 +272,10 @@ def test_needs_update_without_changes_keeps_no_revision(p, customer):
     assert NeedsRevision.objects.count() == 1
 
 
-@pytest.mark.parametrize(("low", "high"), [("rooms_min", "rooms_max"), ("floor_min", "floor_max"),
-                                           ("area_min", "area_max"), ("price_min", "price_max")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [("rooms_min", "rooms_max"), ("floor_min", "floor_max"), ("area_min", "area_max"), ("price_min", "price_max")],
+)
 def test_needs_with_a_reversed_range_are_refused(p, customer, low, high):
     error = refused("needs.bad_range", needs_update, actor=p.agent, customer=customer, **{low: 5, high: 3})
     assert low in error.fields
@@ -281,7 +296,8 @@ def test_reveal_returns_the_full_number_and_is_audited_without_the_digits(p, cus
     assert event.actor == p.agent and event.reason == "客户来电核实" and event.after == {"field": "phone"}
     assert "13812341234" not in audit.canonical(event)
     log = RevealLog.objects.get()
-    assert (log.customer, log.field, log.reason, log.revealed_by) == (customer, "phone", "客户来电核实", p.agent)
+    assert (log.target_type, log.target_id) == ("customers.customer", str(customer.pk))
+    assert (log.field, log.reason, log.revealed_by) == ("phone", "客户来电核实", p.agent)
 
 
 def test_reveal_of_the_id_number(p, register):
@@ -289,21 +305,27 @@ def test_reveal_of_the_id_number(p, register):
     assert customer_reveal(actor=p.cs, customer=customer, field="id_number", reason="签约核验身份") == ID_NUMBER
     assert ID_NUMBER not in audit.canonical(AuditEvent.objects.get(action="customers.customer.revealed"))
     without = register(p.agent)
-    refused("customer.reveal_empty", customer_reveal, actor=p.agent, customer=without, field="id_number",
-            reason="核验")  # fmt: skip
+    refused("customer.reveal_empty", customer_reveal, actor=p.agent, customer=without, field="id_number", reason="核验")
 
 
 def test_reveal_without_permission_is_refused(p, customer):
-    error = refused("customer.reveal_denied", customer_reveal, actor=p.legal, customer=customer, field="phone",
-                    reason="合同审核")  # fmt: skip
+    error = refused(
+        "customer.reveal_denied", customer_reveal, actor=p.legal, customer=customer, field="phone", reason="合同审核"
+    )
     assert error.status == 403
     assert not RevealLog.objects.exists()
 
 
 @pytest.mark.parametrize("reason", ["", "  ", "a"])
 def test_reveal_without_a_reason_is_refused(p, customer, reason):
-    refused("customer.reveal_reason_required", customer_reveal, actor=p.agent, customer=customer, field="phone",
-            reason=reason)  # fmt: skip
+    refused(
+        "customer.reveal_reason_required",
+        customer_reveal,
+        actor=p.agent,
+        customer=customer,
+        field="phone",
+        reason=reason,
+    )
     assert not AuditEvent.objects.filter(action="customers.customer.revealed").exists()
 
 
@@ -320,8 +342,14 @@ def test_reveal_is_rate_limited_per_user(p, customer, register, settings):
     settings.ANJU_REVEAL_LIMIT_PER_HOUR = 3
     for number in range(3):
         customer_reveal(actor=p.agent, customer=customer, field="phone", reason=f"核实{number}")
-    error = refused("customer.reveal_rate_limited", customer_reveal, actor=p.agent, customer=customer,
-                    field="phone", reason="再次核实")  # fmt: skip
+    error = refused(
+        "customer.reveal_rate_limited",
+        customer_reveal,
+        actor=p.agent,
+        customer=customer,
+        field="phone",
+        reason="再次核实",
+    )
     assert error.status == 429
     assert RevealLog.objects.filter(revealed_by=p.agent).count() == 3
     # Another user has their own allowance; an hour later the agent has theirs back.
@@ -334,8 +362,7 @@ def test_reveal_is_rate_limited_per_user(p, customer, register, settings):
 
 
 def test_agent_may_not_transfer(p, customer, agent1b):
-    refused("permission_denied", customer_transfer, actor=p.agent, customer=customer, to_owner=agent1b,
-            reason="休假")  # fmt: skip
+    refused("permission_denied", customer_transfer, actor=p.agent, customer=customer, to_owner=agent1b, reason="休假")
     customer.refresh_from_db()
     assert customer.owner == p.agent
 
@@ -346,8 +373,11 @@ def test_lead_transfers_within_the_team_with_a_reason(p, customer, agent1b):
     assert (customer.owner, customer.team, customer.acquired_via) == (agent1b, p.team_a1, "transferred")
     change = OwnershipChange.objects.get(customer=customer, kind="transferred")
     assert (change.from_owner, change.to_owner, change.changed_by, change.reason) == (
-        p.agent, agent1b, p.lead, "原顾问休产假"
-    )  # fmt: skip
+        p.agent,
+        agent1b,
+        p.lead,
+        "原顾问休产假",
+    )
     assert Notification.objects.filter(user=agent1b).count() == 1
     assert Notification.objects.filter(user=p.agent).count() == 1
     event = AuditEvent.objects.get(action="customers.customer.transferred")
@@ -356,8 +386,14 @@ def test_lead_transfers_within_the_team_with_a_reason(p, customer, agent1b):
 
 
 def test_transfer_without_a_reason_is_refused(p, customer, agent1b):
-    refused("customer.transfer_reason_required", customer_transfer, actor=p.lead, customer=customer,
-            to_owner=agent1b, reason="  ")  # fmt: skip
+    refused(
+        "customer.transfer_reason_required",
+        customer_transfer,
+        actor=p.lead,
+        customer=customer,
+        to_owner=agent1b,
+        reason="  ",
+    )
     assert not OwnershipChange.objects.filter(kind="transferred").exists()
     assert not Notification.objects.exists()
 
@@ -365,17 +401,30 @@ def test_transfer_without_a_reason_is_refused(p, customer, agent1b):
 def test_transfer_target_must_be_an_active_sales_employee(p, customer, agent1b):
     agent1b.status = UserStatus.SUSPENDED
     agent1b.save()
-    refused("customer.transfer_target", customer_transfer, actor=p.lead, customer=customer, to_owner=agent1b,
-            reason="调岗")  # fmt: skip
-    refused("customer.transfer_target", customer_transfer, actor=p.manager, customer=customer, to_owner=p.legal,
-            reason="调岗")  # fmt: skip
+    refused(
+        "customer.transfer_target", customer_transfer, actor=p.lead, customer=customer, to_owner=agent1b, reason="调岗"
+    )
+    refused(
+        "customer.transfer_target",
+        customer_transfer,
+        actor=p.manager,
+        customer=customer,
+        to_owner=p.legal,
+        reason="调岗",
+    )
     customer.refresh_from_db()
     assert customer.owner == p.agent
 
 
 def test_transfer_to_the_current_owner_is_refused(p, customer):
-    refused("customer.transfer_same_owner", customer_transfer, actor=p.lead, customer=customer, to_owner=p.agent,
-            reason="调岗")  # fmt: skip
+    refused(
+        "customer.transfer_same_owner",
+        customer_transfer,
+        actor=p.lead,
+        customer=customer,
+        to_owner=p.agent,
+        reason="调岗",
+    )
 
 
 def test_lead_cannot_transfer_outside_the_team(p, customer, register):

@@ -27,8 +27,14 @@ def post_data(rules: list[tuple[str, int | str, bool]], *, extra_blank: bool = T
     """The page's form: the three numbers plus the first-visit plan's rows (prefix "first_visit")."""
     data = {"protection_days": 30, "pool_claim_cap": 20, "reception_sla_minutes": 15, **numbers}
     rows = [*rules, ("", "", True)] if extra_blank else rules
-    data.update({"first_visit-TOTAL_FORMS": len(rows), "first_visit-INITIAL_FORMS": len(rules),
-                 "first_visit-MIN_NUM_FORMS": 0, "first_visit-MAX_NUM_FORMS": 10})  # fmt: skip
+    data.update(
+        {
+            "first_visit-TOTAL_FORMS": len(rows),
+            "first_visit-INITIAL_FORMS": len(rules),
+            "first_visit-MIN_NUM_FORMS": 0,
+            "first_visit-MAX_NUM_FORMS": 10,
+        }
+    )
     for index, (title, hours, active) in enumerate(rows):
         data[f"first_visit-{index}-title"] = title
         data[f"first_visit-{index}-due_after_hours"] = hours
@@ -39,9 +45,14 @@ def post_data(rules: list[tuple[str, int | str, bool]], *, extra_blank: bool = T
 
 def finished_first_visit(customer, *, ended_at):
     return Visit.objects.create(
-        customer=customer, branch=customer.branch, arrived_at=ended_at - timedelta(hours=1), is_first_visit=True,
-        status=VisitStatus.DONE, reception_ended_at=ended_at, registered_by=customer.owner,
-    )  # fmt: skip
+        customer=customer,
+        branch=customer.branch,
+        arrived_at=ended_at - timedelta(hours=1),
+        is_first_visit=True,
+        status=VisitStatus.DONE,
+        reception_ended_at=ended_at,
+        registered_by=customer.owner,
+    )
 
 
 def test_manager_sees_the_current_numbers_and_the_standard_plan(login, p):
@@ -64,10 +75,13 @@ def test_manager_changes_protection_days_and_rules_the_job_then_uses(login, p, r
     assert response.status_code == 302
     saved = BranchCustomerSettings.objects.get(branch=p.branch_a)
     assert (saved.protection_days, saved.pool_claim_cap, saved.reception_sla_minutes) == (45, 20, 15)
-    assert list(FollowUpRule.objects.filter(branch=p.branch_a).values_list("step", "title", "due_after_hours",
-                                                                            "is_active")) == [
-        (1, "当天回访", 4, True), (2, "两天后", 48, True), (3, "已停用", 96, False),
-    ]  # fmt: skip
+    assert list(
+        FollowUpRule.objects.filter(branch=p.branch_a).values_list("step", "title", "due_after_hours", "is_active")
+    ) == [
+        (1, "当天回访", 4, True),
+        (2, "两天后", 48, True),
+        (3, "已停用", 96, False),
+    ]
     assert AuditEvent.objects.filter(action="customers.settings.saved", actor=p.manager).exists()
     assert AuditEvent.objects.filter(action="customers.followup_rules.saved", actor=p.manager).exists()
 
@@ -83,8 +97,12 @@ def test_manager_changes_protection_days_and_rules_the_job_then_uses(login, p, r
 
 
 def test_other_branches_keep_the_standard_plan(p, register):
-    followup_rules_save(actor=p.manager, branch=p.branch_a, plan="first_visit",
-                        rules=[{"title": "只回访一次", "due_after_hours": 12, "is_active": True}])  # fmt: skip
+    followup_rules_save(
+        actor=p.manager,
+        branch=p.branch_a,
+        plan="first_visit",
+        rules=[{"title": "只回访一次", "due_after_hours": 12, "is_active": True}],
+    )
     customer = register(p.agent3)
     finished_first_visit(customer, ended_at=timezone.now() - timedelta(hours=1))
     assert followups_generate() == 3
@@ -92,15 +110,23 @@ def test_other_branches_keep_the_standard_plan(p, register):
 
 
 def test_a_plan_with_every_step_paused_creates_no_tasks(p, register):
-    followup_rules_save(actor=p.manager, branch=p.branch_a, plan="first_visit",
-                        rules=[{"title": "暂停", "due_after_hours": 24, "is_active": False}])  # fmt: skip
+    followup_rules_save(
+        actor=p.manager,
+        branch=p.branch_a,
+        plan="first_visit",
+        rules=[{"title": "暂停", "due_after_hours": 24, "is_active": False}],
+    )
     finished_first_visit(register(p.agent), ended_at=timezone.now() - timedelta(hours=1))
     assert followups_generate() == 0
 
 
 def test_removing_every_step_restores_the_standard_plan(login, p):
-    followup_rules_save(actor=p.manager, branch=p.branch_a, plan="first_visit",
-                        rules=[{"title": "只回访一次", "due_after_hours": 12, "is_active": True}])  # fmt: skip
+    followup_rules_save(
+        actor=p.manager,
+        branch=p.branch_a,
+        plan="first_visit",
+        rules=[{"title": "只回访一次", "due_after_hours": 12, "is_active": True}],
+    )
     data = post_data([("只回访一次", 12, True)])
     data["first_visit-0-DELETE"] = "on"
 
@@ -116,14 +142,18 @@ def test_default_titles_posted_back_unchanged_stay_translatable(login, p):
     rules = [(form.initial["title"], form.initial["due_after_hours"], True) for form in formset.forms if form.initial]
 
     assert client.post(url_for(p.branch_a), post_data(rules)).status_code == 302
-    assert list(FollowUpRule.objects.values_list("title", flat=True)) == ["First follow-up", "Second follow-up",
-                                                                          "Revisit"]  # fmt: skip
+    assert list(FollowUpRule.objects.values_list("title", flat=True)) == [
+        "First follow-up",
+        "Second follow-up",
+        "Revisit",
+    ]
 
 
 def test_invalid_rules_are_refused_and_nothing_is_saved(login, p):
     client = login(p.manager)
-    duplicate = client.post(url_for(p.branch_a), post_data([("一", 24, True), ("二", 24, True)], protection_days=60),
-                            headers=EN)  # fmt: skip
+    duplicate = client.post(
+        url_for(p.branch_a), post_data([("一", 24, True), ("二", 24, True)], protection_days=60), headers=EN
+    )
     half_filled = client.post(url_for(p.branch_a), post_data([("没有时间", "", True)]), headers=EN)
     bad_number = client.post(url_for(p.branch_a), post_data([], protection_days=0), headers=EN)
 

@@ -32,9 +32,15 @@ def ago(days: float) -> dt.datetime:
 
 def add_visit(customer, agent, at):
     return Visit.objects.create(
-        customer=customer, branch=customer.branch, arrived_at=at, is_first_visit=True, party_size=2,
-        received_by=agent, reception_started_at=at + dt.timedelta(minutes=5), registered_by=agent,
-    )  # fmt: skip
+        customer=customer,
+        branch=customer.branch,
+        arrived_at=at,
+        is_first_visit=True,
+        party_size=2,
+        received_by=agent,
+        reception_started_at=at + dt.timedelta(minutes=5),
+        registered_by=agent,
+    )
 
 
 def add_communication(customer, agent, at, summary="介绍了户型"):
@@ -45,16 +51,27 @@ def add_communication(customer, agent, at, summary="介绍了户型"):
 
 def add_followup(customer, agent, due, *, done_at=None):
     return FollowUpTask.objects.create(
-        customer=customer, assignee=agent, title="24小时回访", due_at=due,
-        status="done" if done_at else "open", completed_at=done_at, outcome="reached" if done_at else "",
-    )  # fmt: skip
+        customer=customer,
+        assignee=agent,
+        title="24小时回访",
+        due_at=due,
+        status="done" if done_at else "open",
+        completed_at=done_at,
+        outcome="reached" if done_at else "",
+    )
 
 
 def add_feedback(customer, agent, at):
     return Feedback.objects.create(
-        customer=customer, channel="online", category="price", content="首付比例？", received_at=at,
-        handler=agent, recorded_by=agent, first_response_at=at + dt.timedelta(minutes=30),
-    )  # fmt: skip
+        customer=customer,
+        channel="online",
+        category="price",
+        content="首付比例？",
+        received_at=at,
+        handler=agent,
+        recorded_by=agent,
+        first_response_at=at + dt.timedelta(minutes=30),
+    )
 
 
 def test_timeline_merges_every_kind_newest_first(p, register):

@@ -58,6 +58,25 @@ def page(browser, live_server):
 
 
 @pytest.fixture
+def log_in():
+    """``log_in(page, username, password=PASSWORD)`` signs in through the login form and waits for the
+    sidebar; ``signed_in=False`` only submits the form (a wrong password, a second factor to come)."""
+    from playwright.sync_api import expect
+
+    from anju.testing import PASSWORD
+
+    def _log_in(page, username: str, password: str = PASSWORD, *, signed_in: bool = True) -> None:
+        page.goto("/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", password)
+        page.click("[data-testid=login-submit]")
+        if signed_in:
+            expect(page.locator("[data-testid=sidebar]")).to_be_attached()
+
+    return _log_in
+
+
+@pytest.fixture
 def phone_page(browser, live_server):
     """A phone-sized page (agents at the sales office work on their phones)."""
     context = browser.new_context(

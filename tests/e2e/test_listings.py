@@ -5,10 +5,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from anju.core.testing import PASSWORD, make_personas
 from anju.listings.models import Listing
 from anju.listings.services.listings import listing_change_status, listing_update
 from anju.listings.services.projects import building_create, project_create
+from anju.testing import make_personas
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,26 +16,33 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def building(transactional_db):
     p = make_personas()
-    project = project_create(actor=p.manager, name="滨江壹号", city="杭州", district="滨江区", address="江南大道 1888 号",
-                             branch=p.branch_a)  # fmt: skip
-    building = building_create(actor=p.manager, project=project, name="1幢", floors=6, units_per_floor=3,
-                               built_area="89", rooms=3, orientation="south", decoration="fine", base_price="268")  # fmt: skip
+    project = project_create(
+        actor=p.manager, name="滨江壹号", city="杭州", district="滨江区", address="江南大道 1888 号", branch=p.branch_a
+    )
+    building = building_create(
+        actor=p.manager,
+        project=project,
+        name="1幢",
+        floors=6,
+        units_per_floor=3,
+        built_area="89",
+        rooms=3,
+        orientation="south",
+        decoration="fine",
+        base_price="268",
+    )
     sold = Listing.objects.get(building=building, room_no="301")
     listing_change_status(actor=p.manager, listing=sold, to_status="sold", reason="已签约网签")
-    listing_update(actor=p.manager, listing=Listing.objects.get(building=building, room_no="602"),
-                   reason="开发商调价", total_price="280")  # fmt: skip
+    listing_update(
+        actor=p.manager,
+        listing=Listing.objects.get(building=building, room_no="602"),
+        reason="开发商调价",
+        total_price="280",
+    )
     return building
 
 
-def log_in(page, username):
-    page.goto("/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("[data-testid=login-submit]")
-    expect(page.locator("[data-testid=sidebar]")).to_be_attached()
-
-
-def test_agent_reads_the_board_and_a_unit_history(page, building):
+def test_agent_reads_the_board_and_a_unit_history(page, building, log_in):
     log_in(page, "agent")
     page.goto(f"/listings/buildings/{building.pk}/board/")
     grid = page.locator("[data-testid=board-grid]")
@@ -51,7 +58,7 @@ def test_agent_reads_the_board_and_a_unit_history(page, building):
     expect(history).to_contain_text("280")
 
 
-def test_board_works_on_a_phone(phone_page, building):
+def test_board_works_on_a_phone(phone_page, building, log_in):
     log_in(phone_page, "agent")
     phone_page.goto(f"/listings/buildings/{building.pk}/board/")
     expect(phone_page.locator("[data-testid=board-grid]")).to_be_visible()

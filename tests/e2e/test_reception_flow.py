@@ -6,9 +6,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from anju.core.testing import PASSWORD, make_personas
 from anju.customers.models import Communication, Customer, FollowUpTask
 from anju.customers.services import reception
+from anju.testing import make_personas
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,20 +16,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def people(transactional_db):
     personas = make_personas()
-    reception.roster_set(actor=personas.lead, branch=personas.branch_a, day=reception.rotation_day(),
-                         agents=[personas.agent])  # fmt: skip
+    reception.roster_set(
+        actor=personas.lead, branch=personas.branch_a, day=reception.rotation_day(), agents=[personas.agent]
+    )
     return personas
 
 
-def log_in(page, username):
-    page.goto("/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("[data-testid=login-submit]")
-    expect(page.locator("[data-testid=sidebar]")).to_be_attached()
-
-
-def test_desk_registration_reception_communication_and_follow_up(page, people):
+def test_desk_registration_reception_communication_and_follow_up(page, people, log_in):
     log_in(page, "agent")
     page.goto("/customers/reception/")
     expect(page.locator("[data-testid=rotation-queue]")).to_contain_text("李置业")

@@ -9,9 +9,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from anju.core.models import AuditEvent
-from anju.core.testing import UserFactory
 from anju.listings.models import Building, Listing, ListingChange, Project
-from anju.org import auth_services
+from anju.org.services import auth as auth_services
+from anju.testing import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -101,10 +101,18 @@ def make_building(p, make_listing, project, name: str, floors: int, units: int) 
     for floor in range(1, floors + 1):
         for unit in range(1, units + 1):
             make_listing(
-                p.manager, kind="new_home", project=project, building=building, floor=floor, total_floors=floors,
-                unit_no=f"{unit:02d}", room_no=f"{floor}{unit:02d}", building_no=name,
-                total_price=str(300 + floor), built_area="100",
-            )  # fmt: skip
+                p.manager,
+                kind="new_home",
+                project=project,
+                building=building,
+                floor=floor,
+                total_floors=floors,
+                unit_no=f"{unit:02d}",
+                room_no=f"{floor}{unit:02d}",
+                building_no=name,
+                total_price=str(300 + floor),
+                built_area="100",
+            )
     return building
 
 
@@ -232,8 +240,12 @@ def test_users_without_a_role_get_nothing(p, api, listing):
 
 
 def test_anonymous_callers_get_401(client, listing):
-    for method, path in [("get", "/api/v1/listings"), ("get", f"/api/v1/listings/{listing.pk}"),
-                         ("post", f"/api/v1/listings/{listing.pk}/reveal"), ("get", "/api/v1/projects")]:  # fmt: skip
+    for method, path in [
+        ("get", "/api/v1/listings"),
+        ("get", f"/api/v1/listings/{listing.pk}"),
+        ("post", f"/api/v1/listings/{listing.pk}/reveal"),
+        ("get", "/api/v1/projects"),
+    ]:
         assert_error(getattr(client, method)(path, content_type="application/json"), 401, "not_authenticated")
 
 
@@ -389,11 +401,18 @@ def test_projects_list_and_detail_with_counts(p, api, make_listing, project):
     rows = api("cs", "get", "/api/v1/projects").json()["items"]
     assert rows == [
         {
-            "id": project.pk, "name": "滨江壹号", "city": "杭州", "district": "滨江区", "address": "江南大道 1 号",
-            "developer": "", "branch": {"id": p.branch_a.pk, "name": p.branch_a.name},
-            "building_count": 1, "listing_count": 4, "available_count": 3,
+            "id": project.pk,
+            "name": "滨江壹号",
+            "city": "杭州",
+            "district": "滨江区",
+            "address": "江南大道 1 号",
+            "developer": "",
+            "branch": {"id": p.branch_a.pk, "name": p.branch_a.name},
+            "building_count": 1,
+            "listing_count": 4,
+            "available_count": 3,
         }
-    ]  # fmt: skip
+    ]
     assert api("cs", "get", "/api/v1/projects", search="西湖").json()["count"] == 0
     detail = api("agent3", "get", f"/api/v1/projects/{project.pk}").json()
     assert detail["buildings"] == [
@@ -408,20 +427,41 @@ def test_board_lists_every_unit_top_floor_first(p, api, make_listing, project):
     assert response.status_code == 200, response.content
     board = response.json()
     assert board["building"] == {
-        "id": building.pk, "name": "1幢", "floors": 3, "units_per_floor": 2,
+        "id": building.pk,
+        "name": "1幢",
+        "floors": 3,
+        "units_per_floor": 2,
         "project": {"id": project.pk, "name": "滨江壹号"},
-    }  # fmt: skip
+    }
     assert [(cell["floor"], cell["unit_no"]) for cell in board["cells"]] == [
-        (3, "01"), (3, "02"), (2, "01"), (2, "02"), (1, "01"), (1, "02"),
-    ]  # fmt: skip
+        (3, "01"),
+        (3, "02"),
+        (2, "01"),
+        (2, "02"),
+        (1, "01"),
+        (1, "02"),
+    ]
     top = board["cells"][0]
     assert set(top) == {
-        "listing_id", "floor", "unit_no", "room_no", "status", "status_label", "total_price", "unit_price",
-        "built_area", "layout",
-    }  # fmt: skip
+        "listing_id",
+        "floor",
+        "unit_no",
+        "room_no",
+        "status",
+        "status_label",
+        "total_price",
+        "unit_price",
+        "built_area",
+        "layout",
+    }
     assert (top["room_no"], top["status"], top["total_price"], top["unit_price"], top["built_area"], top["layout"]) == (
-        "301", "available", "303.00", 30300, "100.00", "3室2厅1卫",
-    )  # fmt: skip
+        "301",
+        "available",
+        "303.00",
+        30300,
+        "100.00",
+        "3室2厅1卫",
+    )
     assert board["counts"] == {"available": 6, "reserved": 0, "sold": 0, "off_market": 0}
     assert PHONE not in response.content.decode()
     assert_error(api("agent", "get", "/api/v1/buildings/999999/board"), 404, "not_found")
@@ -455,8 +495,9 @@ def test_matching_both_ways(p, api, make_listing):
     customer = customer_register(
         actor=p.agent, name="张三", phone="13855556666", source="walk_in", consent_channel="face_to_face"
     )
-    needs_update(actor=p.agent, customer=customer, districts=["滨江区"], rooms_min=3, rooms_max=3,
-                 price_min=280, price_max=320)  # fmt: skip
+    needs_update(
+        actor=p.agent, customer=customer, districts=["滨江区"], rooms_min=3, rooms_max=3, price_min=280, price_max=320
+    )
     response = api("agent", "get", f"/api/v1/customers/{customer.pk}/matching-listings")
     assert response.status_code == 200, response.content
     matches = response.json()

@@ -13,12 +13,13 @@ from django.utils import timezone, translation
 from django.utils.html import escape as html_escape
 
 from anju.core.models import AuditEvent
-from anju.core.testing import UserFactory
 from anju.customers.services.customers import customer_register, needs_update
-from anju.listings.forms import SECTIONS
+from anju.listings.forms.listings import SECTIONS
 from anju.listings.models import Listing, ListingChange
 from anju.listings.services.listings import EDITABLE, listing_reverify, listing_update
 from anju.listings.views.listing_detail import field_label, field_value
+from anju.testing import UserFactory
+from tests.helpers import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -40,11 +41,6 @@ def listing(p, make_listing):
 @pytest.fixture
 def roleless(p):
     return UserFactory(username="roleless", branch=p.branch_a, team=p.team_a1)
-
-
-def as_user(client, user):
-    client.force_login(user)
-    return client
 
 
 def body(response) -> str:
@@ -451,8 +447,9 @@ def test_detail_query_count_does_not_grow_with_the_history(client, p, listing, m
 def test_a_re_price_points_to_the_customers_it_now_matches(client, p, listing):
     from anju.customers.services.customers import customer_register, needs_update
 
-    customer = customer_register(actor=p.agent, name="张先生", phone="13700001111", source="walk_in",
-                                 consent_channel="face_to_face")  # fmt: skip
+    customer = customer_register(
+        actor=p.agent, name="张先生", phone="13700001111", source="walk_in", consent_channel="face_to_face"
+    )
     needs_update(actor=p.agent, customer=customer, price_min=250, price_max=300, rooms_min=3, rooms_max=3)
     client.force_login(p.agent)
     data = edit_data(listing, total_price="290", reason="业主降价")

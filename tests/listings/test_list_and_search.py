@@ -3,9 +3,7 @@ export (R3.1.1, R3.1.2, R6.1.2)."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from decimal import Decimal
 
 import pytest
@@ -13,12 +11,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from openpyxl import load_workbook
 
 from anju.core.models import AuditEvent
 from anju.listings.models import BranchListingSettings, Listing, Project
-from anju.listings.selectors import listing_list_for
+from anju.listings.selectors.listings import listing_list_for
 from anju.listings.services.listings import listing_change_status, listing_update
+from tests.helpers import as_user, csv_rows, xlsx_rows, xlsx_workbook
 
 pytestmark = pytest.mark.django_db
 
@@ -27,28 +25,12 @@ EXPORT = reverse("listings:listing-export")
 PHONES = {"13911112222", "13800001111", "13700002222", "13600003333"}
 
 
-def as_user(client, user):
-    client.force_login(user)
-    return client
-
-
 def titles(response) -> set[str]:
     return {listing.title for listing in response.context["page_obj"].object_list}
 
 
 def titles_in_order(response) -> list[str]:
     return [listing.title for listing in response.context["page_obj"].object_list]
-
-
-def csv_rows(response) -> list[list[str]]:
-    text = b"".join(response.streaming_content).decode("utf-8")
-    assert text.startswith("\ufeff")
-    return list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-
-
-def xlsx_rows(response) -> list[list]:
-    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
-    return [list(row) for row in workbook.active.iter_rows(values_only=True)]
 
 
 @pytest.fixture
@@ -70,26 +52,69 @@ def stock(p, make_listing, project):
     Searchable text: 翠苑 / 文三路 (A), 滨江花园 / 江南大道 (B), 云栖玫瑰园 project (C), 钱江新城 / 富春路 (D).
     """
     a = make_listing(
-        p.agent, title="翠苑一区 两室朝南", community="翠苑一区", address="文三路 88 号", district="西湖区",
-        total_price="180", built_area="60", usable_area="48", rooms=2, halls=1, floor=3, total_floors=6, orientation="south",
-        decoration="simple", tags=["学区房", "满五唯一"], contact_phone="13800001111",
-    )  # fmt: skip
+        p.agent,
+        title="翠苑一区 两室朝南",
+        community="翠苑一区",
+        address="文三路 88 号",
+        district="西湖区",
+        total_price="180",
+        built_area="60",
+        usable_area="48",
+        rooms=2,
+        halls=1,
+        floor=3,
+        total_floors=6,
+        orientation="south",
+        decoration="simple",
+        tags=["学区房", "满五唯一"],
+        contact_phone="13800001111",
+    )
     b = make_listing(
-        p.agent2, title="滨江花园 三室两厅", total_price="320", built_area="98.5", rooms=3, floor=8,
-        total_floors=18, orientation="south_north", decoration="fine", tags=["近地铁"],
+        p.agent2,
+        title="滨江花园 三室两厅",
+        total_price="320",
+        built_area="98.5",
+        rooms=3,
+        floor=8,
+        total_floors=18,
+        orientation="south_north",
+        decoration="fine",
+        tags=["近地铁"],
         contact_phone="13911112222",
-    )  # fmt: skip
+    )
     c = make_listing(
-        p.agent, title="云栖玫瑰园 四房别墅", community="云栖玫瑰园", address="云栖路 1 号", district="西湖区",
-        total_price="1200", built_area="260", rooms=4, floor=1, total_floors=3, orientation="southeast",
-        decoration="luxury", tags=["学区"], contact_phone="13700002222",
-    )  # fmt: skip
+        p.agent,
+        title="云栖玫瑰园 四房别墅",
+        community="云栖玫瑰园",
+        address="云栖路 1 号",
+        district="西湖区",
+        total_price="1200",
+        built_area="260",
+        rooms=4,
+        floor=1,
+        total_floors=3,
+        orientation="southeast",
+        decoration="luxury",
+        tags=["学区"],
+        contact_phone="13700002222",
+    )
     Listing.objects.filter(pk=c.pk).update(project=project)
     d = make_listing(
-        p.agent3, title="钱江新城 江景五房", community="钱江新城", address="富春路 168 号", district="上城区",
-        total_price="950", built_area="180", rooms=5, floor=30, total_floors=32, orientation="east",
-        decoration="luxury", tags=[], contact_phone="13600003333",
-    )  # fmt: skip
+        p.agent3,
+        title="钱江新城 江景五房",
+        community="钱江新城",
+        address="富春路 168 号",
+        district="上城区",
+        total_price="950",
+        built_area="180",
+        rooms=5,
+        floor=30,
+        total_floors=32,
+        orientation="east",
+        decoration="luxury",
+        tags=[],
+        contact_phone="13600003333",
+    )
     return {"a": a, "b": b, "c": c, "d": d}
 
 
@@ -426,7 +451,7 @@ def test_xlsx_export_reads_back_with_masked_phones_only(client, p, stock):
     response = as_user(client, p.agent).get(EXPORT, {"format": "xlsx"}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats-officedocument.spreadsheetml")
-    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    workbook = xlsx_workbook(response)
     sheet = workbook.active
     assert sheet.freeze_panes == "A2" and sheet["A1"].font.bold
     rows = [list(row) for row in sheet.iter_rows(values_only=True)]
@@ -434,8 +459,11 @@ def test_xlsx_export_reads_back_with_masked_phones_only(client, p, stock):
     by_title = {row[1]: dict(zip(header, row, strict=True)) for row in rows[1:]}
     assert set(by_title) == ALL
     assert {row["Contact phone"] for row in by_title.values()} == {
-        "138****1111", "139****2222", "137****2222", "136****3333"
-    }  # fmt: skip
+        "138****1111",
+        "139****2222",
+        "137****2222",
+        "136****3333",
+    }
     assert by_title[C]["Total price (10k CNY)"] == 1200 and by_title[C]["Built area (㎡)"] == 260
     assert isinstance(by_title[C]["Last verified at"], dt.datetime)
     cells = " ".join(str(value) for row in rows for value in row)
@@ -458,7 +486,7 @@ def test_export_cells_cannot_smuggle_formulas(client, p, make_listing):
     make_listing(p.agent, title="=HYPERLINK(1)")
     as_user(client, p.agent)
     assert csv_rows(client.get(EXPORT))[1][1] == "'=HYPERLINK(1)"
-    workbook = load_workbook(io.BytesIO(b"".join(client.get(EXPORT, {"format": "xlsx"}).streaming_content)))
+    workbook = xlsx_workbook(client.get(EXPORT, {"format": "xlsx"}))
     cell = workbook.active["B2"]
     assert cell.data_type == "s" and cell.value == "=HYPERLINK(1)"
 
@@ -466,10 +494,17 @@ def test_export_cells_cannot_smuggle_formulas(client, p, make_listing):
 @pytest.mark.parametrize(
     ("persona", "status"),
     [
-        ("agent", 200), ("lead", 200), ("manager", 200), ("admin", 200),
-        ("legal", 403), ("finance", 403), ("cs", 403), ("qa", 403), ("auditor", 403),
+        ("agent", 200),
+        ("lead", 200),
+        ("manager", 200),
+        ("admin", 200),
+        ("legal", 403),
+        ("finance", 403),
+        ("cs", 403),
+        ("qa", 403),
+        ("auditor", 403),
     ],
-)  # fmt: skip
+)
 def test_export_permission_matrix(client, p, stock, persona, status):
     user = getattr(p, persona)
     assert user.has_perm("listings.view_listing")

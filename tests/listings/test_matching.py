@@ -13,13 +13,13 @@ from django.utils import timezone, translation
 
 from anju.core.errors import ApplicationError
 from anju.core.models import AuditEvent
-from anju.core.testing import UserFactory
 from anju.customers.models import Communication, Customer
 from anju.customers.services.customers import customer_change_stage, customer_register, needs_update
-from anju.listings import matching
-from anju.listings.matching import customers_for_listing, listings_for_customer
+from anju.listings.selectors import matching
+from anju.listings.selectors.matching import customers_for_listing, listings_for_customer
 from anju.listings.services.listings import listing_change_status
 from anju.listings.services.recommendations import listing_recommend
+from anju.testing import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,9 +62,13 @@ def register(p):
         number = next(counter)
         actor = actor or p.agent
         customer = customer_register(
-            actor=actor, name=f"客户{number}", phone=f"1370000{number:04d}", source="walk_in",
-            consent_channel="face_to_face", **extra,
-        )  # fmt: skip
+            actor=actor,
+            name=f"客户{number}",
+            phone=f"1370000{number:04d}",
+            source="walk_in",
+            consent_channel="face_to_face",
+            **extra,
+        )
         if needs is not None:
             needs_update(actor=actor, customer=customer, **needs)
         return Customer.objects.select_related("needs").get(pk=customer.pk)

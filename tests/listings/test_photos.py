@@ -12,9 +12,10 @@ from PIL import Image
 
 from anju.core.errors import ApplicationError
 from anju.core.models import AuditEvent
-from anju.core.testing import UserFactory
 from anju.listings.models import ListingChange, ListingPhoto
 from anju.listings.services.photos import photo_delete, photo_upload
+from anju.testing import UserFactory
+from tests.helpers import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -27,11 +28,6 @@ def _english(client):
 @pytest.fixture
 def listing(p, make_listing):
     return make_listing(p.agent)
-
-
-def as_user(client, user):
-    client.force_login(user)
-    return client
 
 
 def image_file(name="living-room.png", *, size=(1200, 800), format_name="PNG", exif=None, mode="RGB"):

@@ -8,15 +8,16 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 
 from anju.core.errors import ApplicationError
 from anju.core.models import AuditEvent
-from anju.core.testing import UserFactory
 from anju.listings.models import Listing, ListingChange
 from anju.listings.services.imports import COLUMNS, MAX_ROWS, PriceListRejected, RowError, price_list_import
 from anju.listings.services.listings import listing_change_status
 from anju.listings.services.projects import building_create, project_create
+from anju.testing import UserFactory
+from tests.helpers import streamed, xlsx_workbook
 
 pytestmark = pytest.mark.django_db
 
@@ -31,9 +32,20 @@ def project(p):
     )
     for name in ("3幢", "5幢"):
         building_create(
-            actor=p.manager, project=project, name=name, floors=3, units_per_floor=2, built_area="100",
-            usable_area="80", rooms=3, halls=2, baths=1, orientation="south", decoration="shell", base_price="300",
-        )  # fmt: skip
+            actor=p.manager,
+            project=project,
+            name=name,
+            floors=3,
+            units_per_floor=2,
+            built_area="100",
+            usable_area="80",
+            rooms=3,
+            halls=2,
+            baths=1,
+            orientation="south",
+            decoration="shell",
+            base_price="300",
+        )
     return project
 
 
@@ -56,8 +68,17 @@ def upload(content: bytes, name: str = "prices.xlsx") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type=XLSX)
 
 
-def row(building="3幢", room="101", built="100", usable="80", layout="3室2厅1卫", orientation="南", decoration="毛坯",
-        price="300", status=None) -> list:  # fmt: skip
+def row(
+    building="3幢",
+    room="101",
+    built="100",
+    usable="80",
+    layout="3室2厅1卫",
+    orientation="南",
+    decoration="毛坯",
+    price="300",
+    status=None,
+) -> list:
     return [building, room, built, usable, layout, orientation, decoration, price, status]
 
 
@@ -223,7 +244,7 @@ def test_template_round_trip_fill_prices_and_import(client, p, project):
     client.force_login(p.manager)
     response = client.get(reverse("listings:price-template", args=[project.pk]))
     assert response.status_code == 200 and response["Content-Type"] == XLSX
-    workbook = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    workbook = xlsx_workbook(response)
     sheet = workbook.active
     rows = list(sheet.iter_rows(values_only=True))
     assert list(rows[0]) == HEADER
@@ -251,7 +272,7 @@ def test_template_round_trip_fill_prices_and_import(client, p, project):
 def test_an_unchanged_template_changes_nothing(p, client, project):
     client.force_login(p.manager)
     response = client.get(reverse("listings:price-template", args=[project.pk]))
-    content = b"".join(response.streaming_content)
+    content = streamed(response)
     result = price_list_import(actor=p.manager, project=project, file=io.BytesIO(content), filename="same.xlsx")
     assert (result.rows, result.changed) == (12, 0)
     assert ListingChange.objects.count() == 0

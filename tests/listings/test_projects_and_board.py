@@ -11,11 +11,11 @@ from django.urls import reverse
 
 from anju.core.errors import ApplicationError
 from anju.core.models import AuditEvent
-from anju.core.testing import UserFactory
 from anju.listings.models import Building, Listing, Project, SearchGram
 from anju.listings.search import search_q
 from anju.listings.services.listings import listing_change_status
 from anju.listings.services.projects import building_create, project_create, project_update
+from anju.testing import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -220,10 +220,18 @@ def test_manager_creates_a_project_and_a_building_through_the_pages(client, p):
     response = client.post(
         reverse("listings:building-create", args=[project.pk]),
         {
-            "name": "1幢", "floors": 2, "units_per_floor": 2, "built_area": "89", "rooms": 3, "halls": 2, "baths": 1,
-            "orientation": "south_north", "decoration": "shell", "base_price": "260",
+            "name": "1幢",
+            "floors": 2,
+            "units_per_floor": 2,
+            "built_area": "89",
+            "rooms": 3,
+            "halls": 2,
+            "baths": 1,
+            "orientation": "south_north",
+            "decoration": "shell",
+            "base_price": "260",
         },
-    )  # fmt: skip
+    )
     building = Building.objects.get(project=project)
     assert response.status_code == 302 and response["Location"] == reverse(
         "listings:building-board", args=[building.pk]
@@ -236,10 +244,19 @@ def test_building_form_shows_the_unit_error_on_its_field(client, p, project):
     response = client.post(
         reverse("listings:building-create", args=[project.pk]),
         {
-            "name": "1幢", "floors": 2, "units_per_floor": 2, "built_area": "89", "usable_area": "95", "rooms": 3,
-            "halls": 2, "baths": 1, "orientation": "south", "decoration": "shell", "base_price": "260",
+            "name": "1幢",
+            "floors": 2,
+            "units_per_floor": 2,
+            "built_area": "89",
+            "usable_area": "95",
+            "rooms": 3,
+            "halls": 2,
+            "baths": 1,
+            "orientation": "south",
+            "decoration": "shell",
+            "base_price": "260",
         },
-    )  # fmt: skip
+    )
     assert response.status_code == 200
     assert elements(response, "error-usable_area")
     assert not Building.objects.exists()

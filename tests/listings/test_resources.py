@@ -205,7 +205,7 @@ def test_role_restricted_resource_is_hidden_from_other_roles_and_404_on_download
 
 
 def test_users_without_a_role_see_nothing(p, login, add):
-    from anju.core.testing import UserFactory
+    from anju.testing import UserFactory
 
     resource = add("公开楼书")
     nobody = UserFactory(branch=p.branch_a)

@@ -10,9 +10,10 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from anju.core.models import AuditEvent
-from anju.core.testing import PASSWORD, UserFactory
-from anju.org import auth_services, services
 from anju.org.models import ApiToken
+from anju.org.services import auth as auth_services
+from anju.org.services import users
+from anju.testing import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +149,7 @@ def test_unknown_user_is_the_same_401(p):
 
 
 def test_suspended_user_cannot_get_a_token(p):
-    services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="调查中")
+    users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="调查中")
     assert_error(issue(Client(), "agent", PASSWORD), 401, "auth.invalid_credentials")
 
 
@@ -211,10 +212,10 @@ def test_token_of_a_suspended_user_is_401(p):
 
 def test_suspension_revokes_tokens(p):
     token, raw = auth_services.token_create(actor=p.agent, name="crm")
-    services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="离职交接")
+    users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="离职交接")
     token.refresh_from_db()
     assert token.revoked_at is not None
-    services.user_set_status(actor=p.admin, user=p.agent, status="active", reason="复职")
+    users.user_set_status(actor=p.admin, user=p.agent, status="active", reason="复职")
     assert_error(Client().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw}"), 401, "not_authenticated")
 
 
@@ -284,7 +285,7 @@ def test_suspended_users_session_no_longer_reaches_the_api(p):
     browser = Client()
     browser.force_login(p.agent)
     assert browser.get("/api/v1/me").status_code == 200
-    services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="违规")
+    users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="违规")
     assert_error(browser.get("/api/v1/me"), 401, "not_authenticated")
 
 

@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from anju.core.errors import ValidationFailed
 from anju.core.models import AuditEvent
-from anju.core.testing import PASSWORD
-from anju.org import auth_services, services
 from anju.org.models import UserSession
+from anju.org.services import auth as auth_services
+from anju.org.services import users
+from anju.testing import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +91,7 @@ def test_failed_login_is_audited_without_the_password(p, client):
 
 
 def test_suspended_user_cannot_log_in(p, client):
-    services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="调查中")
+    users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="调查中")
     response = login(client, "agent")
     assert response.status_code == 200
     assert not response.wsgi_request.user.is_authenticated
@@ -190,7 +191,7 @@ def test_suspension_ends_an_open_session_at_once_and_revokes_tokens(p, client):
     assert other.get("/api/v1/me").status_code == 200
     token, _raw = auth_services.token_create(actor=p.agent, name="crm")
 
-    services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="违规操作")
+    users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="违规操作")
 
     assert not Session.objects.filter(session_key=key).exists()
     assert not UserSession.objects.filter(user=p.agent).exists()
@@ -205,7 +206,7 @@ def test_suspension_ends_an_open_session_at_once_and_revokes_tokens(p, client):
 def test_leaving_also_ends_sessions(p):
     other = Client()
     login(other, "agent2")
-    services.user_set_status(actor=p.admin, user=p.agent2, status="left", reason="离职")
+    users.user_set_status(actor=p.admin, user=p.agent2, status="left", reason="离职")
     assert other.get("/").status_code == 302
     assert login(Client(), "agent2").status_code == 200  # cannot log back in
 
@@ -213,7 +214,7 @@ def test_leaving_also_ends_sessions(p):
 def test_password_reset_by_admin_ends_sessions(p):
     other = Client()
     login(other, "agent")
-    services.user_reset_password(actor=p.admin, user=p.agent, new_password="Binjiang-Reset-2026")
+    users.user_reset_password(actor=p.admin, user=p.agent, new_password="Binjiang-Reset-2026")
     assert other.get("/api/v1/me").status_code == 401
     assert login(Client(), "agent", "Binjiang-Reset-2026").status_code == 302
 
@@ -243,7 +244,7 @@ def test_an_all_digit_password_is_refused(p):
 @pytest.mark.parametrize("weak", ["Bj7#kq2Lm", "password123"])
 def test_password_change_applies_the_validators(p, weak):
     with pytest.raises(ValidationFailed) as exc:
-        services.password_change(user=p.agent, old_password=PASSWORD, new_password=weak)
+        users.password_change(user=p.agent, old_password=PASSWORD, new_password=weak)
     assert exc.value.code == "user.weak_password"
     assert "new_password" in exc.value.fields
     p.agent.refresh_from_db()
@@ -251,6 +252,6 @@ def test_password_change_applies_the_validators(p, weak):
 
 
 def test_password_change_is_audited_and_the_new_password_works(p):
-    services.password_change(user=p.agent, old_password=PASSWORD, new_password="Xihu-Lake-2026!")
+    users.password_change(user=p.agent, old_password=PASSWORD, new_password="Xihu-Lake-2026!")
     assert AuditEvent.objects.filter(action="org.user.password_changed", actor=p.agent).exists()
     assert login(Client(), "agent", "Xihu-Lake-2026!").status_code == 302

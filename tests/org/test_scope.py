@@ -3,6 +3,7 @@
 import pytest
 
 from anju.org.models import Team, User
+from tests.helpers import csv_column
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +32,7 @@ def test_admin_sees_all(p):
 
 
 def test_anonymous_and_roleless_see_nothing(p):
-    from anju.core.testing import UserFactory
+    from anju.testing import UserFactory
 
     nobody = UserFactory(branch=p.branch_a, team=p.team_a1)
     assert User.objects.visible_to(nobody).count() == 0
@@ -70,15 +71,6 @@ EXPECTED_TEAMS = {
 }
 
 
-def _csv_column(response, column: int) -> list[str]:
-    import csv
-    import io
-
-    body = b"".join(response.streaming_content) if response.streaming else response.content
-    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    return sorted(row[column] for row in rows[1:])
-
-
 @pytest.mark.parametrize("username", sorted(EXPECTED_USERS))
 def test_user_scope_is_the_same_on_page_export_and_api(p, client, username):
     viewer = getattr(p, username)
@@ -91,7 +83,7 @@ def test_user_scope_is_the_same_on_page_export_and_api(p, client, username):
 
     export = client.get("/org/users/export.csv")
     assert export.status_code == 200
-    assert _csv_column(export, 0) == expected
+    assert csv_column(export, 0) == expected
 
     api = client.get("/api/v1/users", {"page_size": 200})
     assert api.status_code == 200
@@ -130,7 +122,7 @@ def test_out_of_scope_user_is_404_on_page_and_api(p, client, viewer, target, sta
 
 
 def test_branch_scope_includes_every_branch_below(p):
-    from anju.core.testing import UserFactory
+    from anju.testing import UserFactory
 
     regional = UserFactory(username="regional", branch=p.region, roles=["branch_manager"])
     seen = set(User.objects.visible_to(regional).values_list("username", flat=True))

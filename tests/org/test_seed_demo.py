@@ -10,9 +10,10 @@ from django.utils import translation
 
 from anju.core import audit
 from anju.core.models import AuditEvent
-from anju.org import demo, services
+from anju.org import demo
 from anju.org.choices import UserStatus
 from anju.org.models import Branch, Company, Role, Team, User
+from anju.org.services.users import phone_index
 
 pytestmark = pytest.mark.django_db
 
@@ -156,7 +157,7 @@ def test_phone_is_encrypted_at_rest_with_its_blind_index(seeded):
         raw_phone, raw_index = cursor.fetchone()
     assert agent.phone == "13957100006"
     assert "13957100006" not in raw_phone
-    assert raw_index == services.phone_index("13957100006")
+    assert raw_index == phone_index("13957100006")
     assert not User.objects.filter(phone_index="").exists()
 
 

@@ -5,9 +5,9 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from anju.core.errors import ApplicationError, PermissionDeniedError
-from anju.core.testing import PASSWORD, UserFactory
-from anju.org import services
 from anju.org.models import Role, User, UserSession
+from anju.org.services import branches, teams, users
+from anju.testing import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def branch_user_admin(p):
 def test_branch_user_admin_cannot_create_a_company_wide_administrator(p, branch_user_admin):
     admin_role = Role.objects.get(code="administrator")
     with pytest.raises(PermissionDeniedError) as refused:
-        services.user_create(
+        users.user_create(
             actor=branch_user_admin,
             username="newadmin",
             display_name="新管理员",
@@ -38,14 +38,12 @@ def test_branch_user_admin_cannot_create_a_company_wide_administrator(p, branch_
 
 def test_branch_user_admin_cannot_promote_an_agent(p, branch_user_admin):
     with pytest.raises(PermissionDeniedError):
-        services.user_assign_roles(
-            actor=branch_user_admin, user=p.agent, roles=[Role.objects.get(code="branch_manager")]
-        )
+        users.user_assign_roles(actor=branch_user_admin, user=p.agent, roles=[Role.objects.get(code="branch_manager")])
     assert list(p.agent.roles.values_list("code", flat=True)) == ["sales_agent"]
 
 
 def test_branch_user_admin_may_grant_a_weaker_role(p, branch_user_admin):
-    services.user_assign_roles(
+    users.user_assign_roles(
         actor=branch_user_admin,
         user=p.agent2,
         roles=[Role.objects.get(code="sales_agent"), Role.objects.get(code="team_lead")],
@@ -55,24 +53,24 @@ def test_branch_user_admin_may_grant_a_weaker_role(p, branch_user_admin):
 
 def test_services_refuse_records_outside_the_actor_scope(p, branch_user_admin):
     with pytest.raises(ApplicationError) as refused:
-        services.user_update(actor=branch_user_admin, user=p.agent3, display_name="改名")
+        users.user_update(actor=branch_user_admin, user=p.agent3, display_name="改名")
     assert refused.value.status == 404
     with pytest.raises(ApplicationError):
-        services.user_set_status(actor=branch_user_admin, user=p.agent3, status="suspended", reason="test")
+        users.user_set_status(actor=branch_user_admin, user=p.agent3, status="suspended", reason="test")
     with pytest.raises(ApplicationError):
-        services.user_update(actor=branch_user_admin, user=p.agent, team=p.team_b1)
+        users.user_update(actor=branch_user_admin, user=p.agent, team=p.team_b1)
     with pytest.raises(ApplicationError):
-        services.team_create(actor=branch_user_admin, branch=p.branch_b, name="越权组")
+        teams.team_create(actor=branch_user_admin, branch=p.branch_b, name="越权组")
     p.agent3.refresh_from_db()
     assert p.agent3.display_name == "钱置业" and p.agent3.status == "active"
 
 
 def test_only_company_wide_admins_add_top_level_branches(p, branch_user_admin):
     with pytest.raises(PermissionDeniedError):
-        services.branch_create(
+        branches.branch_create(
             actor=branch_user_admin, company=p.company, name="华南区域", code="R-SOUTH", kind="region"
         )
-    branch = services.branch_create(actor=p.admin, company=p.company, name="华南区域", code="R-SOUTH", kind="region")
+    branch = branches.branch_create(actor=p.admin, company=p.company, name="华南区域", code="R-SOUTH", kind="region")
     assert branch.path == f"/{branch.pk}/"
 
 
@@ -87,6 +85,6 @@ def test_session_after_own_password_change_still_ends_on_suspension(p):
     assert UserSession.objects.filter(user=p.agent, session_key=browser.session.session_key).exists()
     assert browser.get("/").status_code == 200
 
-    services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="离职调查")
-    services.user_set_status(actor=p.admin, user=p.agent, status="active", reason="调查结束")
+    users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="离职调查")
+    users.user_set_status(actor=p.admin, user=p.agent, status="active", reason="调查结束")
     assert browser.get("/").status_code == 302  # the old session did not come back with reactivation

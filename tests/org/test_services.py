@@ -9,10 +9,11 @@ from django.db import connection
 from anju.core import audit
 from anju.core.errors import Conflict, PermissionDeniedError, ValidationFailed
 from anju.core.models import AuditEvent
-from anju.core.testing import PASSWORD
-from anju.org import auth_services, services
 from anju.org.choices import BranchKind, UserStatus
 from anju.org.models import ApiToken, Branch, Role, Team, User
+from anju.org.services import auth as auth_services
+from anju.org.services import branches, roles, teams, users
+from anju.testing import PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -39,14 +40,14 @@ def new_user(p, **overrides):
         "hire_date": dt.date(2026, 3, 1),
     }
     values.update(overrides)
-    return services.user_create(**values)
+    return users.user_create(**values)
 
 
 # --- branches ----------------------------------------------------------------------------------
 
 
 def test_branch_create_places_the_branch_in_the_tree(p):
-    branch = services.branch_create(
+    branch = branches.branch_create(
         actor=p.admin,
         company=p.company,
         parent=p.region,
@@ -65,7 +66,7 @@ def test_branch_create_places_the_branch_in_the_tree(p):
 
 def test_branch_create_refuses_a_duplicate_code_with_a_field_error(p):
     with pytest.raises(ValidationFailed) as exc:
-        services.branch_create(
+        branches.branch_create(
             actor=p.admin, company=p.company, parent=p.region, name="另一个", code="A-BINJIANG", kind=BranchKind.STORE
         )
     assert "code" in exc.value.fields
@@ -73,14 +74,14 @@ def test_branch_create_refuses_a_duplicate_code_with_a_field_error(p):
 
 
 def test_moving_a_branch_re_roots_its_whole_subtree(p):
-    sub = services.branch_create(
+    sub = branches.branch_create(
         actor=p.admin, company=p.company, parent=p.branch_b, name="西湖二店", code="B-XIHU-2", kind=BranchKind.STORE
     )
-    deeper = services.branch_create(
+    deeper = branches.branch_create(
         actor=p.admin, company=p.company, parent=sub, name="西湖二店驻点", code="B-XIHU-2-1", kind=BranchKind.STORE
     )
 
-    services.branch_update(actor=p.admin, branch=p.branch_b, parent=p.branch_a)
+    branches.branch_update(actor=p.admin, branch=p.branch_b, parent=p.branch_a)
 
     p.branch_b.refresh_from_db()
     sub.refresh_from_db()
@@ -97,8 +98,8 @@ def test_moving_a_branch_re_roots_its_whole_subtree(p):
 
 def test_moving_uses_the_stored_parent_not_a_stale_copy(p):
     stale_a = Branch.objects.get(pk=p.branch_a.pk)
-    services.branch_update(actor=p.admin, branch=p.branch_a, parent=p.branch_b)  # A is now below B
-    extra = services.branch_create(
+    branches.branch_update(actor=p.admin, branch=p.branch_a, parent=p.branch_b)  # A is now below B
+    extra = branches.branch_create(
         actor=p.admin,
         company=p.company,
         parent=p.region,
@@ -106,27 +107,27 @@ def test_moving_uses_the_stored_parent_not_a_stale_copy(p):
         code="C-LINPING",
         kind=BranchKind.SALES_OFFICE,
     )
-    services.branch_update(actor=p.admin, branch=extra, parent=stale_a)
+    branches.branch_update(actor=p.admin, branch=extra, parent=stale_a)
     extra.refresh_from_db()
     p.branch_a.refresh_from_db()
     assert extra.path == f"{p.branch_a.path}{extra.pk}/"
     # … and a stale copy cannot sneak a cycle in either: B under (stale) A, which is below B.
     with pytest.raises(ValidationFailed) as exc:
-        services.branch_update(actor=p.admin, branch=p.branch_b, parent=stale_a)
+        branches.branch_update(actor=p.admin, branch=p.branch_b, parent=stale_a)
     assert exc.value.code == "branch.parent_cycle"
 
 
 @pytest.mark.parametrize("target", ["itself", "child", "grandchild"])
 def test_a_branch_cannot_be_placed_under_itself(p, target):
-    child = services.branch_create(
+    child = branches.branch_create(
         actor=p.admin, company=p.company, parent=p.branch_b, name="子店", code="B-SUB", kind=BranchKind.STORE
     )
-    grandchild = services.branch_create(
+    grandchild = branches.branch_create(
         actor=p.admin, company=p.company, parent=child, name="孙店", code="B-SUB-SUB", kind=BranchKind.STORE
     )
     parent = {"itself": p.branch_b, "child": child, "grandchild": grandchild}[target]
     with pytest.raises(ValidationFailed) as exc:
-        services.branch_update(actor=p.admin, branch=p.branch_b, parent=parent)
+        branches.branch_update(actor=p.admin, branch=p.branch_b, parent=parent)
     assert exc.value.code == "branch.parent_cycle"
     assert "parent" in exc.value.fields
     p.branch_b.refresh_from_db()
@@ -136,24 +137,24 @@ def test_a_branch_cannot_be_placed_under_itself(p, target):
 
 def test_closing_a_branch_with_active_staff_is_refused(p):
     with pytest.raises(Conflict) as exc:
-        services.branch_update(actor=p.admin, branch=p.branch_b, is_active=False)
+        branches.branch_update(actor=p.admin, branch=p.branch_b, is_active=False)
     assert exc.value.code == "branch.in_use"
     p.branch_b.refresh_from_db()
     assert p.branch_b.is_active
 
 
 def test_closing_a_branch_with_an_active_sub_branch_is_refused(p):
-    services.user_set_status(actor=p.admin, user=p.agent3, status="left", reason="离职")
-    services.branch_create(
+    users.user_set_status(actor=p.admin, user=p.agent3, status="left", reason="离职")
+    branches.branch_create(
         actor=p.admin, company=p.company, parent=p.branch_b, name="子店", code="B-SUB", kind=BranchKind.STORE
     )
     with pytest.raises(Conflict):
-        services.branch_update(actor=p.admin, branch=p.branch_b, is_active=False)
+        branches.branch_update(actor=p.admin, branch=p.branch_b, is_active=False)
 
 
 def test_closing_a_branch_whose_staff_left_works(p):
-    services.user_set_status(actor=p.admin, user=p.agent3, status="left", reason="离职")
-    branch = services.branch_update(actor=p.admin, branch=p.branch_b, is_active=False)
+    users.user_set_status(actor=p.admin, user=p.agent3, status="left", reason="离职")
+    branch = branches.branch_update(actor=p.admin, branch=p.branch_b, is_active=False)
     assert branch.is_active is False
     event = events("org.branch.updated").get()
     assert event.before == {"is_active": True} and event.after == {"is_active": False}
@@ -163,14 +164,14 @@ def test_closing_a_branch_whose_staff_left_works(p):
 
 
 def test_team_create_with_a_lead_of_the_branch(p):
-    team = services.team_create(actor=p.admin, branch=p.branch_a, name="滨江三组", lead=p.agent2)
+    team = teams.team_create(actor=p.admin, branch=p.branch_a, name="滨江三组", lead=p.agent2)
     assert team.lead == p.agent2
     assert events("org.team.created").get().after["lead"] == p.agent2.pk
 
 
 def test_team_lead_must_be_in_the_branch(p):
     with pytest.raises(ValidationFailed) as exc:
-        services.team_create(actor=p.admin, branch=p.branch_a, name="滨江三组", lead=p.agent3)
+        teams.team_create(actor=p.admin, branch=p.branch_a, name="滨江三组", lead=p.agent3)
     assert exc.value.code == "team.lead_branch"
     assert "lead" in exc.value.fields
     assert not Team.objects.filter(name="滨江三组").exists()
@@ -179,14 +180,14 @@ def test_team_lead_must_be_in_the_branch(p):
 
 def test_team_lead_check_uses_the_stored_branch(p):
     stale_agent2 = User.objects.get(pk=p.agent2.pk)
-    services.user_update(actor=p.admin, user=p.agent2, branch=p.branch_b, team=p.team_b1)
+    users.user_update(actor=p.admin, user=p.agent2, branch=p.branch_b, team=p.team_b1)
     with pytest.raises(ValidationFailed):
-        services.team_create(actor=p.admin, branch=p.branch_a, name="滨江三组", lead=stale_agent2)
+        teams.team_create(actor=p.admin, branch=p.branch_a, name="滨江三组", lead=stale_agent2)
 
 
 def test_closing_a_team_with_active_members_is_refused(p):
     with pytest.raises(Conflict) as exc:
-        services.team_update(actor=p.admin, team=p.team_a2, is_active=False)
+        teams.team_update(actor=p.admin, team=p.team_a2, is_active=False)
     assert exc.value.code == "team.in_use"
 
 
@@ -198,7 +199,7 @@ def test_user_create_writes_the_user_and_a_masked_audit_event(p):
     user.refresh_from_db()
     assert user.check_password("Binjiang-Welcome-26")
     assert user.phone == NEW_PHONE
-    assert user.phone_index == services.phone_index(NEW_PHONE)
+    assert user.phone_index == users.phone_index(NEW_PHONE)
     assert sorted(user.roles.values_list("code", flat=True)) == ["sales_agent"]
 
     event = events("org.user.created").get()
@@ -258,7 +259,7 @@ def test_user_create_refuses_bad_input_with_a_field_error(p, overrides, field):
 
 
 def test_user_update_audits_only_the_changes(p):
-    services.user_update(
+    users.user_update(
         actor=p.admin, user=p.agent, display_name="李置业（高级）", phone="13912340000", position="置业顾问"
     )
     event = events("org.user.updated").get()
@@ -269,23 +270,23 @@ def test_user_update_audits_only_the_changes(p):
     assert event.before["phone"] == p.agent.phone_masked
     assert p.agent.phone not in str(event.before)
     p.agent.refresh_from_db()
-    assert p.agent.phone_index == services.phone_index("13912340000")
+    assert p.agent.phone_index == users.phone_index("13912340000")
 
 
 def test_user_update_without_changes_writes_no_event(p):
-    services.user_update(actor=p.admin, user=p.agent, display_name="李置业")
+    users.user_update(actor=p.admin, user=p.agent, display_name="李置业")
     assert not events("org.user.updated").exists()
 
 
 def test_user_update_refuses_a_team_of_another_branch(p):
     with pytest.raises(ValidationFailed):
-        services.user_update(actor=p.admin, user=p.agent, team=p.team_b1)
+        users.user_update(actor=p.admin, user=p.agent, team=p.team_b1)
     p.agent.refresh_from_db()
     assert p.agent.team == p.team_a1
 
 
 def test_user_update_moves_an_employee_between_branches(p):
-    services.user_update(actor=p.admin, user=p.agent, branch=p.branch_b, team=p.team_b1)
+    users.user_update(actor=p.admin, user=p.agent, branch=p.branch_b, team=p.team_b1)
     event = events("org.user.updated").get()
     assert event.after == {"branch": p.branch_b.pk, "team": p.team_b1.pk}
 
@@ -294,11 +295,11 @@ def test_user_update_moves_an_employee_between_branches(p):
 
 
 def test_status_transitions_suspend_reactivate_and_leave(p):
-    user = services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="调查")
+    user = users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="调查")
     assert (user.status, user.is_active) == (UserStatus.SUSPENDED, False)
-    user = services.user_set_status(actor=p.admin, user=p.agent, status="active", reason="调查结束")
+    user = users.user_set_status(actor=p.admin, user=p.agent, status="active", reason="调查结束")
     assert (user.status, user.is_active) == (UserStatus.ACTIVE, True)
-    user = services.user_set_status(actor=p.admin, user=p.agent, status="left", reason="离职")
+    user = users.user_set_status(actor=p.admin, user=p.agent, status="left", reason="离职")
     assert (user.status, user.is_active) == (UserStatus.LEFT, False)
     assert [e.action for e in AuditEvent.objects.filter(action__startswith="org.user.").order_by("seq")] == [
         "org.user.suspended",
@@ -311,9 +312,9 @@ def test_status_transitions_suspend_reactivate_and_leave(p):
 
 
 def test_left_to_active_is_refused_naming_both_states(p):
-    services.user_set_status(actor=p.admin, user=p.agent, status="left", reason="离职")
+    users.user_set_status(actor=p.admin, user=p.agent, status="left", reason="离职")
     with pytest.raises(Conflict) as exc:
-        services.user_set_status(actor=p.admin, user=p.agent, status="active", reason="回来了")
+        users.user_set_status(actor=p.admin, user=p.agent, status="active", reason="回来了")
     assert exc.value.code == "user.bad_status_change"
     message = str(exc.value.message)
     assert str(UserStatus.LEFT.label) in message
@@ -324,13 +325,13 @@ def test_left_to_active_is_refused_naming_both_states(p):
 
 def test_same_status_is_refused(p):
     with pytest.raises(Conflict):
-        services.user_set_status(actor=p.admin, user=p.agent, status="active", reason="无")
+        users.user_set_status(actor=p.admin, user=p.agent, status="active", reason="无")
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_status_change_needs_a_reason(p, reason):
     with pytest.raises(ValidationFailed) as exc:
-        services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason=reason)
+        users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason=reason)
     assert "reason" in exc.value.fields
     p.agent.refresh_from_db()
     assert p.agent.status == UserStatus.ACTIVE
@@ -338,13 +339,13 @@ def test_status_change_needs_a_reason(p, reason):
 
 def test_unknown_status_is_a_validation_error(p):
     with pytest.raises(ValidationFailed) as exc:
-        services.user_set_status(actor=p.admin, user=p.agent, status="retired", reason="x")
+        users.user_set_status(actor=p.admin, user=p.agent, status="retired", reason="x")
     assert "status" in exc.value.fields
 
 
 def test_nobody_changes_their_own_status(p):
     with pytest.raises(Conflict) as exc:
-        services.user_set_status(actor=p.admin, user=p.admin, status="suspended", reason="测试")
+        users.user_set_status(actor=p.admin, user=p.admin, status="suspended", reason="测试")
     assert exc.value.code == "user.self_status"
     p.admin.refresh_from_db()
     assert p.admin.is_active
@@ -352,7 +353,7 @@ def test_nobody_changes_their_own_status(p):
 
 def test_suspension_revokes_tokens(p):
     token, _raw = auth_services.token_create(actor=p.agent, name="crm")
-    services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="违规")
+    users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="违规")
     token.refresh_from_db()
     assert token.revoked_at is not None
 
@@ -361,35 +362,35 @@ def test_suspension_revokes_tokens(p):
 
 
 def test_assigning_roles_is_audited_by_code(p):
-    roles = list(Role.objects.filter(code__in=["sales_agent", "team_lead"]))
-    services.user_assign_roles(actor=p.admin, user=p.agent, roles=roles)
+    new_roles = list(Role.objects.filter(code__in=["sales_agent", "team_lead"]))
+    users.user_assign_roles(actor=p.admin, user=p.agent, roles=new_roles)
     event = events("org.user.roles_changed").get()
     assert event.before == {"roles": ["sales_agent"]}
     assert event.after == {"roles": ["sales_agent", "team_lead"]}
-    services.user_assign_roles(actor=p.admin, user=p.agent, roles=roles)  # no change, no event
+    users.user_assign_roles(actor=p.admin, user=p.agent, roles=new_roles)  # no change, no event
     assert events("org.user.roles_changed").count() == 1
 
 
 def test_an_administrator_cannot_remove_their_own_administrator_role(p):
     with pytest.raises(Conflict) as exc:
-        services.user_assign_roles(actor=p.admin, user=p.admin, roles=[Role.objects.get(code="auditor")])
+        users.user_assign_roles(actor=p.admin, user=p.admin, roles=[Role.objects.get(code="auditor")])
     assert exc.value.code == "user.self_admin"
     assert p.admin.has_role("administrator")
     assert sorted(p.admin.roles.values_list("code", flat=True)) == ["administrator"]
 
 
 def test_another_administrator_may_remove_the_role(p):
-    from anju.core.testing import UserFactory
+    from anju.testing import UserFactory
 
     second = UserFactory(username="admin2", branch=p.region, roles=["administrator"])
-    services.user_assign_roles(actor=second, user=p.admin, roles=[Role.objects.get(code="auditor")])
+    users.user_assign_roles(actor=second, user=p.admin, roles=[Role.objects.get(code="auditor")])
     assert sorted(p.admin.roles.values_list("code", flat=True)) == ["auditor"]
 
 
 def test_role_update_is_audited_with_the_permission_diff(p):
     role = Role.objects.get(code="legal")
     view_branch = Permission.objects.get(content_type__app_label="org", codename="view_branch")
-    services.role_update(
+    roles.role_update(
         actor=p.admin,
         role=role,
         name=role.name,
@@ -406,7 +407,7 @@ def test_role_update_is_audited_with_the_permission_diff(p):
 
 def test_role_update_changes_the_scope(p):
     role = Role.objects.get(code="sales_agent")
-    services.role_update(
+    roles.role_update(
         actor=p.admin,
         role=role,
         name=role.name,
@@ -423,9 +424,7 @@ def test_role_update_changes_the_scope(p):
 def test_role_update_refuses_an_unknown_scope(p):
     role = Role.objects.get(code="sales_agent")
     with pytest.raises(ValidationFailed):
-        services.role_update(
-            actor=p.admin, role=role, name=role.name, description="", data_scope="galaxy", permissions=[]
-        )
+        roles.role_update(actor=p.admin, role=role, name=role.name, description="", data_scope="galaxy", permissions=[])
     assert not events("org.role.updated").exists()
 
 
@@ -435,25 +434,25 @@ def test_role_update_refuses_an_unknown_scope(p):
 def _calls(p):
     sales_agent = Role.objects.get(code="sales_agent")
     return {
-        "branch_create": lambda actor: services.branch_create(
+        "branch_create": lambda actor: branches.branch_create(
             actor=actor, company=p.company, parent=p.region, name="X", code="X-1", kind=BranchKind.STORE
         ),
-        "branch_update": lambda actor: services.branch_update(actor=actor, branch=p.branch_a, name="改名"),
-        "team_create": lambda actor: services.team_create(actor=actor, branch=p.branch_a, name="新组"),
-        "team_update": lambda actor: services.team_update(actor=actor, team=p.team_a1, name="改名"),
+        "branch_update": lambda actor: branches.branch_update(actor=actor, branch=p.branch_a, name="改名"),
+        "team_create": lambda actor: teams.team_create(actor=actor, branch=p.branch_a, name="新组"),
+        "team_update": lambda actor: teams.team_update(actor=actor, team=p.team_a1, name="改名"),
         "user_create": lambda actor: new_user(p, actor=actor),
-        "user_update": lambda actor: services.user_update(actor=actor, user=p.agent2, display_name="改名"),
-        "user_set_status": lambda actor: services.user_set_status(
+        "user_update": lambda actor: users.user_update(actor=actor, user=p.agent2, display_name="改名"),
+        "user_set_status": lambda actor: users.user_set_status(
             actor=actor, user=p.agent2, status="suspended", reason="x"
         ),
-        "user_assign_roles": lambda actor: services.user_assign_roles(actor=actor, user=p.agent2, roles=[]),
-        "user_reset_password": lambda actor: services.user_reset_password(
+        "user_assign_roles": lambda actor: users.user_assign_roles(actor=actor, user=p.agent2, roles=[]),
+        "user_reset_password": lambda actor: users.user_reset_password(
             actor=actor, user=p.agent2, new_password="Another-Strong-26"
         ),
-        "role_create": lambda actor: services.role_create(
+        "role_create": lambda actor: roles.role_create(
             actor=actor, code="intern", name="Intern", data_scope="own", permissions=[]
         ),
-        "role_update": lambda actor: services.role_update(
+        "role_update": lambda actor: roles.role_update(
             actor=actor, role=sales_agent, name="改名", description="", data_scope="all", permissions=[]
         ),
         "login_unlock": lambda actor: auth_services.login_unlock(actor=actor, username="agent2"),
@@ -492,7 +491,7 @@ def test_services_refuse_an_actor_without_the_permission(p, service, persona):
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_services_refuse_an_inactive_administrator(p, service):
-    from anju.core.testing import UserFactory
+    from anju.testing import UserFactory
 
     second = UserFactory(username="admin2", branch=p.region, roles=["administrator"])
     User.objects.filter(pk=second.pk).update(is_active=False, status="suspended")
@@ -538,7 +537,7 @@ def test_a_failing_branch_move_leaves_the_tree_as_it_was(p, fail_after_audit):
     paths = dict(Branch.objects.values_list("pk", "path"))
     before = AuditEvent.objects.count()
     with pytest.raises(Boom):
-        services.branch_update(actor=p.admin, branch=p.branch_b, parent=p.branch_a)
+        branches.branch_update(actor=p.admin, branch=p.branch_b, parent=p.branch_a)
     assert dict(Branch.objects.values_list("pk", "path")) == paths
     assert Branch.objects.get(pk=p.branch_b.pk).parent_id == p.region.pk
     assert AuditEvent.objects.count() == before
@@ -550,7 +549,7 @@ def test_a_failing_suspension_keeps_the_user_active_and_tokens_valid(p, fail_aft
     )
     before = AuditEvent.objects.count()
     with pytest.raises(Boom):
-        services.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="违规")
+        users.user_set_status(actor=p.admin, user=p.agent, status="suspended", reason="违规")
     p.agent.refresh_from_db()
     token.refresh_from_db()
     assert p.agent.is_active and p.agent.status == UserStatus.ACTIVE

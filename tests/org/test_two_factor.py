@@ -15,9 +15,10 @@ from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from anju.core.models import AuditEvent, Notification
-from anju.core.testing import PASSWORD, UserFactory
-from anju.org import auth_services, two_factor
 from anju.org.models import Role, UserSession
+from anju.org.services import auth as auth_services
+from anju.org.services import two_factor
+from anju.testing import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -13,10 +13,11 @@ from django.urls import reverse
 
 from anju.core.models import AuditEvent
 from anju.core.scoping import Scope
-from anju.core.testing import PASSWORD, UserFactory
-from anju.org import auth_services
 from anju.org.choices import UserStatus
 from anju.org.models import ApiToken, Branch, Role, Team, User, UserSession
+from anju.org.services import auth as auth_services
+from anju.testing import PASSWORD, UserFactory
+from tests.helpers import as_user, csv_text
 
 pytestmark = pytest.mark.django_db
 
@@ -55,15 +56,6 @@ def url(p, name, target=None):
     if target is None:
         return reverse(f"org:{name}")
     return reverse(f"org:{name}", kwargs={"pk": getattr(p, target).pk})
-
-
-def as_user(client, user):
-    client.force_login(user)
-    return client
-
-
-def csv_text(response) -> str:
-    return b"".join(response.streaming_content).decode("utf-8")
 
 
 # --- the permission matrix ----------------------------------------------------------------------

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
 
 from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
-from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Q
-from django.http import StreamingHttpResponse
+from django.db.models import Max, Q
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from anju.core import audit
+from anju.core.exports import export_file
 from anju.core.forms import BootstrapFormMixin
+from anju.core.http import page_of
 from anju.core.models import AuditEvent
 
 
@@ -69,30 +65,11 @@ def audit_events_for(user, data: dict):
 def audit_list(request):
     form = AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    page = Paginator(audit_events_for(request.user, data), 50).get_page(request.GET.get("page"))
+    page = page_of(request, audit_events_for(request.user, data))
     # Filters push their URL into history; restoring it after a cache miss needs the whole page.
     partial = request.htmx and not request.htmx.history_restore_request
     template = "core/partials/_audit_rows.html" if partial else "core/audit_list.html"
     return render(request, template, {"form": form, "page_obj": page})
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    """One CSV cell: JSON for before/after, and text a spreadsheet will not run as a formula."""
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, cls=DjangoJSONEncoder)
-    text = str(value)
-    # Usernames of failed logins and object names are typed by people: defuse "=HYPERLINK(…)".
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
 
 
 @login_required
@@ -100,14 +77,9 @@ def _cell(value) -> str:
 def audit_export(request):
     form = AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    queryset = audit_events_for(request.user, data)
-    filters = {key: str(value) for key, value in data.items() if value}
-    exported = audit.record(
-        actor=request.user, action="core.audit.exported", after={"filters": filters, "rows": queryset.count()}
-    )
-    # The file holds exactly the rows counted above, not the export's own event.
-    queryset = queryset.filter(seq__lt=exported.seq)
-    writer = csv.writer(_Echo())
+    # The file holds the events up to now, not the export's own event (nor any written later).
+    last = AuditEvent.objects.aggregate(last=Max("seq"))["last"] or 0
+    queryset = audit_events_for(request.user, data).filter(seq__lte=last)
     header = [
         _("Sequence"),
         _("Time"),
@@ -125,33 +97,31 @@ def audit_export(request):
         _("Hash"),
     ]
 
-    def rows():
-        yield "\ufeff"  # BOM so Excel opens the UTF-8 Chinese text correctly
-        yield writer.writerow(header)
-        for event in queryset.iterator(chunk_size=1000):
-            yield writer.writerow(
-                [
-                    _cell(value)
-                    for value in (
-                        event.seq,
-                        timezone.localtime(event.occurred_at).isoformat(),
-                        event.actor_name,
-                        event.action,
-                        event.target_type,
-                        event.target_id,
-                        event.target_repr,
-                        event.before,
-                        event.after,
-                        event.reason,
-                        event.source,
-                        event.ip,
-                        event.request_id,
-                        event.hash,
-                    )
-                ]
-            )
+    def rows(events):
+        for event in events.iterator(chunk_size=1000):
+            yield [
+                event.seq,
+                timezone.localtime(event.occurred_at).isoformat(),
+                event.actor_name,
+                event.action,
+                event.target_type,
+                event.target_id,
+                event.target_repr,
+                event.before,
+                event.after,
+                event.reason,
+                event.source,
+                event.ip,
+                event.request_id,
+                event.hash,
+            ]
 
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="anju-audit-{stamp}.csv"'
-    return response
+    return export_file(
+        actor=request.user,
+        action="core.audit.exported",
+        queryset=queryset,
+        header=header,
+        rows=rows,
+        name="audit",
+        filters={key: str(value) for key, value in data.items() if value},
+    )

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from anju.core.http import page_of
 from anju.core.models import Notification
 from anju.core.notifications import notifications_mark_read
 
-PAGE_SIZE = 50
-
 
 def inbox_for(user):
-    """The user's own notifications. ``visible_to`` alone would give a company-wide scope
-    (administrators, auditors) everyone's inbox; an inbox is personal whatever the scope."""
-    return Notification.objects.visible_to(user).filter(user=user).order_by("-created_at", "-pk")
+    """The user's own notifications (an inbox is personal whatever the role's scope)."""
+    return Notification.objects.visible_to(user).order_by("-created_at", "-pk")
 
 
 @login_required
 def notification_list(request):
-    page = Paginator(inbox_for(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_of(request, inbox_for(request.user))
     for notification in page:
         # Links are written by services (reverse()), but a link that leaves the site is never followed.
         notification.safe_url = (

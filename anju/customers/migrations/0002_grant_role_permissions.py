@@ -5,7 +5,7 @@ from django.db import migrations
 AGENT = [
     "view_customer", "add_customer", "change_customer", "reveal_customer_contact", "export_customer",
     "view_visit", "add_visit",
-]  # fmt: skip
+]
 GRANTS = {
     "sales_agent": AGENT,
     "customer_service": ["view_customer", "change_customer", "reveal_customer_contact", "view_visit", "add_visit"],

@@ -13,18 +13,31 @@ from django.utils.translation import gettext as _
 from anju.core import audit
 from anju.core.errors import ApplicationError, Conflict, PermissionDeniedError, ValidationFailed
 from anju.core.permissions import require
-from anju.org.services import require_visible
+from anju.core.reveal import reveal
+from anju.core.scoping import require_in_scope
+from anju.core.services import validated_save
 
 from ..choices import STAGE_TRANSITIONS, ConsentKind, OwnershipChangeKind, Stage
-from ..models import Consent, Customer, CustomerNeeds, NeedsRevision, OwnershipChange, RevealLog, Tag
+from ..models import Consent, Customer, CustomerNeeds, NeedsRevision, OwnershipChange, Tag
 from ..rules import clean_id_number, clean_mobile, id_number_index, phone_index, protection_end
 from ..search import rebuild_name_grams, set_search_name
-from ._common import validated_save
 
 CUSTOMER_FIELDS = [
-    "name", "phone", "gender", "source", "stage", "lost_reason", "budget_min", "budget_max", "value_tier",
-    "household_notes", "owner", "team", "branch", "protected_until",
-]  # fmt: skip
+    "name",
+    "phone",
+    "gender",
+    "source",
+    "stage",
+    "lost_reason",
+    "budget_min",
+    "budget_max",
+    "value_tier",
+    "household_notes",
+    "owner",
+    "team",
+    "branch",
+    "protected_until",
+]
 EDITABLE = {"name", "gender", "source", "budget_min", "budget_max", "value_tier", "household_notes"}
 
 
@@ -106,11 +119,23 @@ def customer_register(
         )
     now = timezone.now()
     customer = Customer(
-        name=name.strip(), phone=digits, phone_index=index, phone_last4=digits[-4:], gender=gender, source=source,
-        budget_min=budget_min, budget_max=budget_max, value_tier=value_tier, household_notes=household_notes,
-        owner=actor, team=actor.team, branch=actor.branch, created_by=actor,
-        protected_until=protection_end(actor.branch, start=now), last_contact_at=registered_at or now,
-    )  # fmt: skip
+        name=name.strip(),
+        phone=digits,
+        phone_index=index,
+        phone_last4=digits[-4:],
+        gender=gender,
+        source=source,
+        budget_min=budget_min,
+        budget_max=budget_max,
+        value_tier=value_tier,
+        household_notes=household_notes,
+        owner=actor,
+        team=actor.team,
+        branch=actor.branch,
+        created_by=actor,
+        protected_until=protection_end(actor.branch, start=now),
+        last_contact_at=registered_at or now,
+    )
     _check_budget(customer)
     set_search_name(customer)
     if id_number:
@@ -130,22 +155,37 @@ def customer_register(
     _set_tags(customer, list(tags))
     version = settings.ANJU_PRIVACY_POLICY_VERSION
     Consent.objects.create(
-        customer=customer, kind=ConsentKind.PERSONAL_INFO, purpose=_("Property consultation and follow-up"),
-        policy_version=version, channel=consent_channel, granted_at=now, recorded_by=actor,
-    )  # fmt: skip
+        customer=customer,
+        kind=ConsentKind.PERSONAL_INFO,
+        purpose=_("Property consultation and follow-up"),
+        policy_version=version,
+        channel=consent_channel,
+        granted_at=now,
+        recorded_by=actor,
+    )
     if customer.id_number:
         Consent.objects.create(
-            customer=customer, kind=ConsentKind.ID_NUMBER, purpose=_("Identity check for reservation and contract"),
-            policy_version=version, channel=consent_channel, granted_at=now, recorded_by=actor,
-        )  # fmt: skip
+            customer=customer,
+            kind=ConsentKind.ID_NUMBER,
+            purpose=_("Identity check for reservation and contract"),
+            policy_version=version,
+            channel=consent_channel,
+            granted_at=now,
+            recorded_by=actor,
+        )
     OwnershipChange.objects.create(
         customer=customer, kind=OwnershipChangeKind.REGISTERED, to_owner=actor, changed_by=actor
     )
     audit.record(
-        actor=actor, action="customers.customer.registered", target=customer,
-        after={**audit.model_snapshot(customer, CUSTOMER_FIELDS), "id_number": customer.id_number,
-               "tags": sorted(customer.tags.values_list("name", flat=True))},
-    )  # fmt: skip
+        actor=actor,
+        action="customers.customer.registered",
+        target=customer,
+        after={
+            **audit.model_snapshot(customer, CUSTOMER_FIELDS),
+            "id_number": customer.id_number,
+            "tags": sorted(customer.tags.values_list("name", flat=True)),
+        },
+    )
     return customer
 
 
@@ -159,7 +199,7 @@ def customer_update(
 ) -> Customer:
     """Edit the file; a new phone number is checked for collisions like a registration."""
     require(actor, "customers.change_customer")
-    require_visible(actor, customer)
+    require_in_scope(actor, customer)
     customer = _locked(customer)
     before = {
         **audit.model_snapshot(customer, CUSTOMER_FIELDS),
@@ -202,7 +242,7 @@ def customer_update(
 def customer_change_stage(*, actor, customer: Customer, to_stage: str, lost_reason: str = "") -> Customer:
     """Move the customer along the lifecycle; "lost" needs a reason."""
     require(actor, "customers.change_customer")
-    require_visible(actor, customer)
+    require_in_scope(actor, customer)
     if to_stage not in Stage.values:
         raise ValidationFailed(
             "customer.bad_stage", _("Choose a stage from the list."), {"to_stage": [_("Unknown stage.")]}
@@ -215,13 +255,20 @@ def customer_change_stage(*, actor, customer: Customer, to_stage: str, lost_reas
             _("A customer cannot go from “%(from)s” to “%(to)s”.") % {"from": current.label, "to": target.label},
         )
     if target == Stage.LOST and not lost_reason.strip():
-        raise ValidationFailed("customer.lost_reason_required", _("Say why the customer was lost."),
-                               {"lost_reason": [_("Required.")]})  # fmt: skip
+        raise ValidationFailed(
+            "customer.lost_reason_required", _("Say why the customer was lost."), {"lost_reason": [_("Required.")]}
+        )
     customer.stage = target
     customer.lost_reason = lost_reason.strip() if target == Stage.LOST else ""
     customer.save(update_fields=["stage", "lost_reason", "updated_at"])
-    audit.record(actor=actor, action="customers.customer.stage_changed", target=customer,
-                 before={"stage": current.value}, after={"stage": target.value}, reason=customer.lost_reason)  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.customer.stage_changed",
+        target=customer,
+        before={"stage": current.value},
+        after={"stage": target.value},
+        reason=customer.lost_reason,
+    )
     return customer
 
 
@@ -232,16 +279,25 @@ def customer_change_stage(*, actor, customer: Customer, to_stage: str, lost_reas
 def consent_record(*, actor, customer: Customer, kind: str, channel: str, purpose: str = "") -> Consent:
     """Record a consent with the current privacy-policy version."""
     require(actor, "customers.change_customer")
-    require_visible(actor, customer)
+    require_in_scope(actor, customer)
     if kind not in ConsentKind.values:
         raise ValidationFailed("consent.bad_kind", _("Choose what the consent is for."), {"kind": [_("Unknown kind.")]})
     consent = Consent(
-        customer=customer, kind=kind, channel=channel, granted_at=timezone.now(), recorded_by=actor,
-        purpose=purpose.strip() or str(ConsentKind(kind).label), policy_version=settings.ANJU_PRIVACY_POLICY_VERSION,
-    )  # fmt: skip
+        customer=customer,
+        kind=kind,
+        channel=channel,
+        granted_at=timezone.now(),
+        recorded_by=actor,
+        purpose=purpose.strip() or str(ConsentKind(kind).label),
+        policy_version=settings.ANJU_PRIVACY_POLICY_VERSION,
+    )
     validated_save(consent)
-    audit.record(actor=actor, action="customers.consent.granted", target=customer,
-                 after={"kind": kind, "channel": channel, "policy_version": consent.policy_version})  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.consent.granted",
+        target=customer,
+        after={"kind": kind, "channel": channel, "policy_version": consent.policy_version},
+    )
     return consent
 
 
@@ -249,7 +305,7 @@ def consent_record(*, actor, customer: Customer, kind: str, channel: str, purpos
 def consent_withdraw(*, actor, consent: Consent, reason: str = "") -> Consent:
     """Withdraw a consent; withdrawing the ID consent erases the stored ID number (minimum necessary)."""
     require(actor, "customers.change_customer")
-    require_visible(actor, consent.customer)
+    require_in_scope(actor, consent.customer)
     consent = Consent.objects.select_for_update().get(pk=consent.pk)
     if consent.withdrawn_at is not None:
         raise Conflict("consent.already_withdrawn", _("This consent was already withdrawn."))
@@ -257,8 +313,13 @@ def consent_withdraw(*, actor, consent: Consent, reason: str = "") -> Consent:
     consent.save(update_fields=["withdrawn_at"])
     if consent.kind == ConsentKind.ID_NUMBER:
         Customer.objects.filter(pk=consent.customer_id).update(id_number="", id_number_index="")
-    audit.record(actor=actor, action="customers.consent.withdrawn", target=consent.customer,
-                 after={"kind": consent.kind}, reason=reason)  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.consent.withdrawn",
+        target=consent.customer,
+        after={"kind": consent.kind},
+        reason=reason,
+    )
     return consent
 
 
@@ -270,28 +331,52 @@ def _has_active_consent(customer: Customer, kind: str) -> bool:
 def customer_set_id_number(*, actor, customer: Customer, id_number: str) -> Customer:
     """Store an ID-card number — only after a separate, unwithdrawn ID consent."""
     require(actor, "customers.change_customer")
-    require_visible(actor, customer)
+    require_in_scope(actor, customer)
     customer = _locked(customer)
     if not _has_active_consent(customer, ConsentKind.ID_NUMBER):
-        raise ValidationFailed("customer.id_consent_required",
-                               _("Record the customer's separate consent before storing an ID-card number."),
-                               {"id_number": [_("Separate consent is required.")]})  # fmt: skip
+        raise ValidationFailed(
+            "customer.id_consent_required",
+            _("Record the customer's separate consent before storing an ID-card number."),
+            {"id_number": [_("Separate consent is required.")]},
+        )
     value = clean_id_number(id_number)
     before = customer.id_number
     customer.id_number, customer.id_number_index = value, id_number_index(value)
     customer.save(update_fields=["id_number", "id_number_index", "updated_at"])
-    audit.record(actor=actor, action="customers.customer.id_number_set", target=customer,
-                 before={"id_number": before}, after={"id_number": value})  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.customer.id_number_set",
+        target=customer,
+        before={"id_number": before},
+        after={"id_number": value},
+    )
     return customer
 
 
 # --- needs (R2.3.1) ---------------------------------------------------------------------------
 
 NEEDS_FIELDS = [
-    "purpose", "usage", "districts", "environment", "community", "needs_school", "needs_hospital", "needs_transit",
-    "needs_commerce", "rooms_min", "rooms_max", "floor_min", "floor_max", "orientation", "area_min", "area_max",
-    "price_min", "price_max", "payment", "notes",
-]  # fmt: skip
+    "purpose",
+    "usage",
+    "districts",
+    "environment",
+    "community",
+    "needs_school",
+    "needs_hospital",
+    "needs_transit",
+    "needs_commerce",
+    "rooms_min",
+    "rooms_max",
+    "floor_min",
+    "floor_max",
+    "orientation",
+    "area_min",
+    "area_max",
+    "price_min",
+    "price_max",
+    "payment",
+    "notes",
+]
 RANGES = [("rooms_min", "rooms_max"), ("floor_min", "floor_max"), ("area_min", "area_max"), ("price_min", "price_max")]
 
 
@@ -299,7 +384,7 @@ RANGES = [("rooms_min", "rooms_max"), ("floor_min", "floor_max"), ("area_min", "
 def needs_update(*, actor, customer: Customer, **values) -> CustomerNeeds:
     """Save the needs questionnaire; each change is kept as a revision (changing needs, R2.4.1)."""
     require(actor, "customers.change_customer")
-    require_visible(actor, customer)
+    require_in_scope(actor, customer)
     _locked(customer)
     needs = CustomerNeeds.objects.filter(customer=customer).first() or CustomerNeeds(
         customer=customer, updated_by=actor
@@ -324,8 +409,9 @@ def needs_update(*, actor, customer: Customer, **values) -> CustomerNeeds:
     changed_before, changed_after = audit.diff(before, after)
     if changed_after:
         NeedsRevision.objects.create(customer=customer, before=changed_before, after=changed_after, changed_by=actor)
-        audit.record(actor=actor, action="customers.needs.updated", target=customer,
-                     before=changed_before, after=changed_after)  # fmt: skip
+        audit.record(
+            actor=actor, action="customers.needs.updated", target=customer, before=changed_before, after=changed_after
+        )
     return needs
 
 
@@ -334,28 +420,18 @@ def needs_update(*, actor, customer: Customer, **values) -> CustomerNeeds:
 
 @transaction.atomic
 def customer_reveal(*, actor, customer: Customer, field: str, reason: str) -> str:
-    """Return the full phone or ID number: needs the permission, a typed reason, and stays under the rate limit."""
+    """Return the full phone or ID number: the permission and the scope here, the rest in ``core.reveal``."""
     if not actor.has_perm("customers.reveal_customer_contact"):
         raise PermissionDeniedError("customer.reveal_denied", _("You may not see full contact details."))
-    require_visible(actor, customer)
+    require_in_scope(actor, customer)
     if field not in ("phone", "id_number"):
         raise ValidationFailed("customer.reveal_field", _("Only the phone or the ID-card number can be revealed."))
-    reason = (reason or "").strip()
-    if len(reason) < 2:
-        raise ValidationFailed("customer.reveal_reason_required", _("Type the reason you need the full number."),
-                               {"reason": [_("A reason is required.")]})  # fmt: skip
-    window_start = timezone.now() - dt.timedelta(hours=1)
-    limit = settings.ANJU_REVEAL_LIMIT_PER_HOUR
-    if RevealLog.objects.filter(revealed_by=actor, revealed_at__gte=window_start).count() >= limit:
-        raise ApplicationError(
-            "customer.reveal_rate_limited",
-            _("You have revealed %(limit)s numbers in the last hour; try again later.") % {"limit": limit},
-            status=429,
-        )
-    value = getattr(customer, field)
-    if not value:
-        raise ValidationFailed("customer.reveal_empty", _("Nothing is stored for this field."))
-    RevealLog.objects.create(customer=customer, field=field, reason=reason[:200], revealed_by=actor)
-    audit.record(actor=actor, action="customers.customer.revealed", target=customer,
-                 after={"field": field}, reason=reason)  # fmt: skip
-    return value
+    return reveal(
+        actor=actor,
+        target=customer,
+        field=field,
+        value=getattr(customer, field),
+        reason=reason,
+        action="customers.customer.revealed",
+        audit_after={"field": field},
+    )

@@ -18,11 +18,11 @@ from django.utils.translation import gettext_noop
 from anju.core import audit
 from anju.core.errors import Conflict, PermissionDeniedError, ValidationFailed
 from anju.core.permissions import require
-from anju.org.services import require_visible
+from anju.core.scoping import require_in_scope
+from anju.core.services import validated_save
 
 from ..choices import Channel, FollowUpOutcome, FollowUpStatus, VisitStatus
 from ..models import BranchCustomerSettings, Customer, FollowUpRule, FollowUpTask, Visit
-from ._common import validated_save
 from .communications import CLOCK_SKEW, communication_create
 from .ownership import protection_extend
 
@@ -129,14 +129,24 @@ def followups_generate(*, now: dt.datetime | None = None, batch_size: int = 500)
                 if not rule.is_active:
                     continue
                 _task, made = FollowUpTask.objects.get_or_create(
-                    customer=customer, plan=FIRST_VISIT, step=rule.step, anchor=anchor,
-                    defaults={"assignee_id": customer.owner_id, "title": rule.title,
-                              "due_at": start + dt.timedelta(hours=rule.due_after_hours)},
-                )  # fmt: skip
+                    customer=customer,
+                    plan=FIRST_VISIT,
+                    step=rule.step,
+                    anchor=anchor,
+                    defaults={
+                        "assignee_id": customer.owner_id,
+                        "title": rule.title,
+                        "due_at": start + dt.timedelta(hours=rule.due_after_hours),
+                    },
+                )
                 created += made
     if created:
-        audit.record(actor=None, actor_name="system", action="customers.followup.generated",
-                     after={"tasks": created, "visits": len(visits)})  # fmt: skip
+        audit.record(
+            actor=None,
+            actor_name="system",
+            action="customers.followup.generated",
+            after={"tasks": created, "visits": len(visits)},
+        )
         logger.info("Created %s follow-up tasks for %s first visits", created, len(visits))
     return created
 
@@ -152,20 +162,32 @@ def _future(field: str, value: dt.datetime, now: dt.datetime) -> dt.datetime:
 
 
 def _adhoc(*, customer: Customer, assignee, due_at: dt.datetime, title: str) -> FollowUpTask:
-    task = FollowUpTask(customer=customer, assignee=assignee, title=_stored_title(title) or ADHOC_TITLE,
-                        plan="", step=None, anchor="", due_at=due_at)  # fmt: skip
+    task = FollowUpTask(
+        customer=customer,
+        assignee=assignee,
+        title=_stored_title(title) or ADHOC_TITLE,
+        plan="",
+        step=None,
+        anchor="",
+        due_at=due_at,
+    )
     validated_save(task)
     return task
 
 
 @transaction.atomic
 def followup_complete(
-    *, actor, task: FollowUpTask, outcome: str, method: str, content: str = "",
+    *,
+    actor,
+    task: FollowUpTask,
+    outcome: str,
+    method: str,
+    content: str = "",
     next_due_at: dt.datetime | None = None,
-) -> FollowUpTask:  # fmt: skip
+) -> FollowUpTask:
     """Close a follow-up with its outcome: logs the contact, extends protection, may plan the next one."""
     require(actor, CHANGE)
-    require_visible(actor, task)
+    require_in_scope(actor, task)
     if task.assignee_id != actor.pk and not actor.has_perm(SUPERVISE):
         raise PermissionDeniedError(
             "followup.not_assignee", _("Only the assigned agent or their team lead can complete this follow-up.")
@@ -191,26 +213,40 @@ def followup_complete(
         Customer.objects.select_for_update(of=("self",)).select_related("owner", "branch").get(pk=task.customer_id)
     )
     outcome_label = FollowUpOutcome(outcome).label
+    # The completion's own audit event below names the communication: no second event for it.
     communication = communication_create(
-        actor=actor, customer=customer, channel=method, occurred_at=now,
+        actor=actor,
+        customer=customer,
+        channel=method,
+        occurred_at=now,
         summary=content.strip() or str(outcome_label),
         next_step=_("Next follow-up planned") if next_due_at else "",
-    )  # fmt: skip
+        audited=False,
+    )
     task.status, task.outcome, task.method, task.content = FollowUpStatus.DONE, outcome, method, content.strip()
     task.completed_at, task.communication = now, communication
     task.save(update_fields=["status", "outcome", "method", "content", "completed_at", "communication"])
     protection_extend(customer, at=now)
     following = None
     if next_due_at is not None:
-        following = _adhoc(customer=customer, assignee=customer.owner or task.assignee, due_at=next_due_at,
-                           title=ADHOC_TITLE)  # fmt: skip
+        following = _adhoc(
+            customer=customer, assignee=customer.owner or task.assignee, due_at=next_due_at, title=ADHOC_TITLE
+        )
     audit.record(
-        actor=actor, action="customers.followup.completed", target=customer,
+        actor=actor,
+        action="customers.followup.completed",
+        target=customer,
         before={"status": FollowUpStatus.OPEN.value},
-        after={"task": task.pk, "status": task.status, "outcome": outcome, "method": method,
-               "communication": communication.pk, "next_task": following.pk if following else None,
-               "next_due_at": next_due_at.isoformat() if next_due_at else None},
-    )  # fmt: skip
+        after={
+            "task": task.pk,
+            "status": task.status,
+            "outcome": outcome,
+            "method": method,
+            "communication": communication.pk,
+            "next_task": following.pk if following else None,
+            "next_due_at": next_due_at.isoformat() if next_due_at else None,
+        },
+    )
     return task
 
 
@@ -218,16 +254,21 @@ def followup_complete(
 def followup_create(*, actor, customer: Customer, due_at: dt.datetime, title: str = "") -> FollowUpTask:
     """Plan an extra follow-up for the customer's owner (the owner, or their lead, plans it)."""
     require(actor, CHANGE)
-    require_visible(actor, customer)
+    require_in_scope(actor, customer)
     customer = Customer.objects.select_for_update(of=("self",)).select_related("owner").get(pk=customer.pk)
     if customer.owner_id is None:
         raise Conflict("followup.no_owner", _("Customers in the public pool have nobody to follow them up."))
     if customer.owner_id != actor.pk and not actor.has_perm(SUPERVISE):
         raise PermissionDeniedError("followup.not_owner", _("Only the customer's owner plans their follow-ups."))
-    task = _adhoc(customer=customer, assignee=customer.owner, due_at=_future("due_at", due_at, timezone.now()),
-                  title=title)  # fmt: skip
-    audit.record(actor=actor, action="customers.followup.created", target=customer,
-                 after={"task": task.pk, "assignee": task.assignee_id, "due_at": due_at.isoformat()})  # fmt: skip
+    task = _adhoc(
+        customer=customer, assignee=customer.owner, due_at=_future("due_at", due_at, timezone.now()), title=title
+    )
+    audit.record(
+        actor=actor,
+        action="customers.followup.created",
+        target=customer,
+        after={"task": task.pk, "assignee": task.assignee_id, "due_at": due_at.isoformat()},
+    )
     return task
 
 
@@ -242,7 +283,7 @@ def branch_settings_save(
 ) -> BranchCustomerSettings:
     """Change a branch's protection period, public-pool cap and reception time limit."""
     require(actor, SETTINGS)
-    require_visible(actor, branch)
+    require_in_scope(actor, branch)
     found = BranchCustomerSettings.objects.select_for_update().filter(branch=branch).first()
     current = found or BranchCustomerSettings(branch=branch)
     if reception_sla_minutes is None or reception_sla_minutes < 1:
@@ -254,8 +295,9 @@ def branch_settings_save(
     validated_save(current)
     changed_before, changed_after = audit.diff(before, audit.model_snapshot(current, SETTINGS_FIELDS))
     if changed_after or found is None:
-        audit.record(actor=actor, action="customers.settings.saved", target=branch,
-                     before=changed_before, after=changed_after)  # fmt: skip
+        audit.record(
+            actor=actor, action="customers.settings.saved", target=branch, before=changed_before, after=changed_after
+        )
     return current
 
 
@@ -273,7 +315,7 @@ def followup_rules_save(*, actor, branch, plan: str, rules: list[dict]) -> list[
     Each rule is ``{"title", "due_after_hours", "is_active"}``. Tasks already created keep their dates.
     """
     require(actor, SETTINGS)
-    require_visible(actor, branch)
+    require_in_scope(actor, branch)
     if plan not in FollowUpRule.Plan.values:
         raise ValidationFailed("followup.bad_plan", _("Choose one of the offered values."))
     if len(rules) > MAX_RULES:
@@ -295,12 +337,23 @@ def followup_rules_save(*, actor, branch, plan: str, rules: list[dict]) -> list[
         if not title:
             message = _("Give every step a title.")
             raise ValidationFailed("followup.title_required", message, {"rules": [message]})
-        row = FollowUpRule(branch=branch, plan=plan, step=step, title=title,
-                           due_after_hours=rule["due_after_hours"], is_active=rule.get("is_active", True))  # fmt: skip
+        row = FollowUpRule(
+            branch=branch,
+            plan=plan,
+            step=step,
+            title=title,
+            due_after_hours=rule["due_after_hours"],
+            is_active=rule.get("is_active", True),
+        )
         validated_save(row)
         saved.append(row)
     after = _rule_snapshot(saved)
     if after != before:
-        audit.record(actor=actor, action="customers.followup_rules.saved", target=branch,
-                     before={"plan": plan, "rules": before}, after={"plan": plan, "rules": after})  # fmt: skip
+        audit.record(
+            actor=actor,
+            action="customers.followup_rules.saved",
+            target=branch,
+            before={"plan": plan, "rules": before},
+            after={"plan": plan, "rules": after},
+        )
     return saved

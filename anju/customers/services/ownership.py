@@ -15,9 +15,9 @@ from anju.core import audit
 from anju.core.errors import Conflict, ValidationFailed
 from anju.core.notifications import notify
 from anju.core.permissions import require
+from anju.core.scoping import in_scope, require_in_scope
 from anju.org.choices import UserStatus
 from anju.org.models import User
-from anju.org.services import require_visible
 
 from ..choices import OwnershipChangeKind
 from ..models import Customer, OwnershipChange
@@ -37,18 +37,22 @@ def _customer_url(customer: Customer) -> str:
 def customer_transfer(*, actor, customer: Customer, to_owner: User, reason: str) -> Customer:
     """Hand a customer to another agent — team leads and managers only, with a reason (R6.1.1)."""
     require(actor, "customers.transfer_customer")
-    require_visible(actor, customer)
-    require_visible(actor, to_owner)
+    require_in_scope(actor, customer)
+    require_in_scope(actor, to_owner)
     if not reason.strip():
-        raise ValidationFailed("customer.transfer_reason_required", _("Give a reason for the transfer."),
-                               {"reason": [_("Required.")]})  # fmt: skip
+        raise ValidationFailed(
+            "customer.transfer_reason_required", _("Give a reason for the transfer."), {"reason": [_("Required.")]}
+        )
     if (
         to_owner.status != UserStatus.ACTIVE
         or not to_owner.has_perm("customers.add_customer")
         or not to_owner.branch_id
     ):
-        raise ValidationFailed("customer.transfer_target", _("The new owner must be an active sales employee."),
-                               {"to_owner": [_("Choose an active sales employee.")]})  # fmt: skip
+        raise ValidationFailed(
+            "customer.transfer_target",
+            _("The new owner must be an active sales employee."),
+            {"to_owner": [_("Choose an active sales employee.")]},
+        )
     customer = _locked(customer)
     previous = customer.owner
     if previous is not None and previous.pk == to_owner.pk:
@@ -60,10 +64,22 @@ def customer_transfer(*, actor, customer: Customer, to_owner: User, reason: str)
     customer.acquired_via = OwnershipChangeKind.TRANSFERRED
     customer.protected_until = protection_end(to_owner.branch)
     customer.save()
-    OwnershipChange.objects.create(customer=customer, kind=OwnershipChangeKind.TRANSFERRED, from_owner=previous,
-                                   to_owner=to_owner, reason=reason.strip(), changed_by=actor)  # fmt: skip
-    audit.record(actor=actor, action="customers.customer.transferred", target=customer,
-                 before={"owner": previous.pk if previous else None}, after={"owner": to_owner.pk}, reason=reason.strip())  # fmt: skip
+    OwnershipChange.objects.create(
+        customer=customer,
+        kind=OwnershipChangeKind.TRANSFERRED,
+        from_owner=previous,
+        to_owner=to_owner,
+        reason=reason.strip(),
+        changed_by=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="customers.customer.transferred",
+        target=customer,
+        before={"owner": previous.pk if previous else None},
+        after={"owner": to_owner.pk},
+        reason=reason.strip(),
+    )
     url = _customer_url(customer)
     notify(
         user=to_owner,
@@ -72,8 +88,12 @@ def customer_transfer(*, actor, customer: Customer, to_owner: User, reason: str)
         url=url,
     )
     if previous is not None:
-        notify(user=previous, title=_("Customer %(name)s was transferred to %(owner)s") % {"name": customer.name, "owner": to_owner},
-               body=reason, url=url)  # fmt: skip
+        notify(
+            user=previous,
+            title=_("Customer %(name)s was transferred to %(owner)s") % {"name": customer.name, "owner": to_owner},
+            body=reason,
+            url=url,
+        )
     return customer
 
 
@@ -120,12 +140,26 @@ def pool_release_lapsed(*, now: dt.datetime | None = None, batch_size: int = 500
             customer.in_pool, customer.pool_since = True, now
             customer.owner, customer.team = None, None
             customer.save(update_fields=["in_pool", "pool_since", "owner", "team", "updated_at"])
-            OwnershipChange.objects.create(customer=customer, kind=OwnershipChangeKind.LAPSED, from_owner=former,
-                                           reason=_("No recorded follow-up within the protection period"))  # fmt: skip
-            audit.record(actor=None, actor_name="system", action="customers.customer.pool_lapsed", target=customer,
-                         before={"owner": former.pk}, after={"in_pool": True})  # fmt: skip
-            notify(user=former, title=_("Customer %(name)s moved to the public pool") % {"name": customer.name},
-                   body=_("The protection period ended without a recorded follow-up."), url=_customer_url(customer))  # fmt: skip
+            OwnershipChange.objects.create(
+                customer=customer,
+                kind=OwnershipChangeKind.LAPSED,
+                from_owner=former,
+                reason=_("No recorded follow-up within the protection period"),
+            )
+            audit.record(
+                actor=None,
+                actor_name="system",
+                action="customers.customer.pool_lapsed",
+                target=customer,
+                before={"owner": former.pk},
+                after={"in_pool": True},
+            )
+            notify(
+                user=former,
+                title=_("Customer %(name)s moved to the public pool") % {"name": customer.name},
+                body=_("The protection period ended without a recorded follow-up."),
+                url=_customer_url(customer),
+            )
             moved += 1
     return moved
 
@@ -142,7 +176,7 @@ def pool_claim(*, actor, customer: Customer) -> Customer:
     customer = _locked(customer)
     if not customer.in_pool:
         raise Conflict("customer.not_in_pool", _("This customer is no longer in the public pool."))
-    if actor.branch_id is None or not customer.branch.path.startswith(actor.branch.path):
+    if not in_scope(actor, customer, "claim"):
         raise Conflict("customer.pool_other_branch", _("You can only claim customers from your own branch's pool."))
     cap = settings_for(customer.branch).pool_claim_cap
     if holding_count(actor) >= cap:
@@ -165,7 +199,7 @@ def pool_claim(*, actor, customer: Customer) -> Customer:
 def pool_release(*, actor, customer: Customer, reason: str) -> Customer:
     """The owner (or a lead) gives a customer back to the pool, with a reason."""
     require(actor, "customers.change_customer")
-    require_visible(actor, customer)
+    require_in_scope(actor, customer)
     if not reason.strip():
         raise ValidationFailed("customer.release_reason_required", _("Give a reason."), {"reason": [_("Required.")]})
     customer = _locked(customer)
@@ -174,8 +208,15 @@ def pool_release(*, actor, customer: Customer, reason: str) -> Customer:
     former = customer.owner
     customer.in_pool, customer.pool_since, customer.owner, customer.team = True, timezone.now(), None, None
     customer.save()
-    OwnershipChange.objects.create(customer=customer, kind=OwnershipChangeKind.RELEASED, from_owner=former,
-                                   reason=reason.strip(), changed_by=actor)  # fmt: skip
-    audit.record(actor=actor, action="customers.customer.released", target=customer,
-                 before={"owner": former.pk if former else None}, after={"in_pool": True}, reason=reason.strip())  # fmt: skip
+    OwnershipChange.objects.create(
+        customer=customer, kind=OwnershipChangeKind.RELEASED, from_owner=former, reason=reason.strip(), changed_by=actor
+    )
+    audit.record(
+        actor=actor,
+        action="customers.customer.released",
+        target=customer,
+        before={"owner": former.pk if former else None},
+        after={"in_pool": True},
+        reason=reason.strip(),
+    )
     return customer

@@ -1,9 +1,10 @@
 """Reception: visit registration, the reception rotation (轮接) and the reception clock (R2.1, R6.1.1).
 
-Who may act at a branch's desk is decided by ``branch_accessible``: the viewer's own branch, or a
-branch inside their data scope. Agents work with "own" scope, so ``Branch.visible_to`` alone would
-shut them out of the desk of the office they sit in; the desk only ever shows names and masked
-phones, so opening it to the branch's own staff reveals nothing their scope protects.
+Who may act at a branch's desk is the scope policy's ``desk`` action (``Branch``, ``Visit``,
+``DutyRoster``): the viewer's own branch, or a branch inside their data scope. Agents work with
+"own" scope, so ``view`` alone would shut them out of the desk of the office they sit in; the desk
+only ever shows names and masked phones, so opening it to the branch's own staff reveals nothing
+their scope protects.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,19 +21,19 @@ from anju.core import audit
 from anju.core.errors import ApplicationError, Conflict, PermissionDeniedError, ValidationFailed
 from anju.core.notifications import notify
 from anju.core.permissions import require
+from anju.core.scoping import require_in_scope
+from anju.core.services import validated_save
 from anju.org.choices import UserStatus
 from anju.org.models import Branch, User
 
 from ..choices import STAGE_TRANSITIONS, ConsentKind, OwnershipChangeKind, Source, Stage, VisitStatus
 from ..models import Consent, Customer, DutyRoster, OwnershipChange, RotationSkip, Visit
-from ..rules import clean_mobile, phone_index, protection_end
+from ..rules import clean_mobile, is_lead, phone_index, protection_end, rotation_day
 from ..search import rebuild_name_grams, set_search_name
-from ._common import validated_save
 from .customers import CUSTOMER_FIELDS, customer_change_stage, customer_register, duplicate_error
 from .ownership import pool_claim
 
 ADD_VISIT = "customers.add_visit"
-LEAD_PERMISSIONS = ("customers.manage_customer_settings", "customers.transfer_customer")
 
 # Allowed moves of a visit (DESIGN.md §5).
 VISIT_TRANSITIONS: dict[str, set[str]] = {
@@ -43,47 +43,21 @@ VISIT_TRANSITIONS: dict[str, set[str]] = {
     VisitStatus.LEFT: set(),
 }
 VISIT_FIELDS = [
-    "customer", "branch", "arrived_at", "is_first_visit", "party_size", "status", "assigned_to", "by_rotation",
-    "received_by", "reception_started_at", "reception_ended_at",
-]  # fmt: skip
+    "customer",
+    "branch",
+    "arrived_at",
+    "is_first_visit",
+    "party_size",
+    "status",
+    "assigned_to",
+    "by_rotation",
+    "received_by",
+    "reception_started_at",
+    "reception_ended_at",
+]
 
 
 # --- access ----------------------------------------------------------------------------------
-
-
-def is_lead(user) -> bool:
-    """Team leads and managers: they run the rotation and may receive any visitor."""
-    return any(user.has_perm(permission) for permission in LEAD_PERMISSIONS)
-
-
-def branch_accessible(user, branch: Branch) -> bool:
-    """The desk of ``branch`` is open to its own staff and to anyone whose scope covers the branch."""
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.branch_id == branch.pk:
-        return True
-    return Branch.objects.visible_to(user).filter(pk=branch.pk).exists()
-
-
-def _require_branch(actor, branch: Branch) -> None:
-    if not branch_accessible(actor, branch):
-        raise ApplicationError("not_found", _("Not found."), status=404)
-
-
-def rotation_day(at: dt.datetime | None = None) -> dt.date:
-    """The rotation runs per local calendar day (Asia/Shanghai)."""
-    return timezone.localdate(at) if at is not None else timezone.localdate()
-
-
-def eligible_agents(branch: Branch):
-    """Active staff of the branch who can own customers: who may be on duty or be given a visitor."""
-    can_own = Q(roles__permissions__codename="add_customer", roles__permissions__content_type__app_label="customers")
-    return (
-        User.objects.filter(branch=branch, status=UserStatus.ACTIVE, is_active=True)
-        .filter(can_own | Q(is_superuser=True))
-        .distinct()
-        .order_by("display_name", "username")
-    )
 
 
 def _can_own(agent: User) -> bool:
@@ -140,9 +114,11 @@ def roster_set(*, actor, branch: Branch, day: dt.date, agents: list[User]) -> li
     require(actor, ADD_VISIT)
     if not is_lead(actor):
         raise PermissionDeniedError("roster.lead_only", _("Only a team lead or a manager can set the duty roster."))
-    _require_branch(actor, branch)
+    require_in_scope(actor, branch, "desk")
     if day < rotation_day():
-        raise ValidationFailed("roster.past_day", _("A past day's roster cannot be changed."), {"day": [_("Choose today or a later day.")]})  # fmt: skip
+        raise ValidationFailed(
+            "roster.past_day", _("A past day's roster cannot be changed."), {"day": [_("Choose today or a later day.")]}
+        )
     ids = [agent.pk for agent in agents]
     if len(set(ids)) != len(ids):
         raise ValidationFailed("roster.duplicate_agent", _("An agent can be on the list only once."))
@@ -172,8 +148,13 @@ def roster_set(*, actor, branch: Branch, day: dt.date, agents: list[User]) -> li
         result.append(row)
     after = _snapshot(result)
     if before != after:
-        audit.record(actor=actor, action="customers.roster.set", target=branch,
-                     before={"day": day, "agents": before}, after={"day": day, "agents": after})  # fmt: skip
+        audit.record(
+            actor=actor,
+            action="customers.roster.set",
+            target=branch,
+            before={"day": day, "agents": before},
+            after={"day": day, "agents": after},
+        )
     return result
 
 
@@ -214,15 +195,20 @@ def _locked_entry(branch: Branch, day: dt.date, agent: User) -> DutyRoster:
 def roster_skip(*, actor, branch: Branch, day: dt.date, agent: User, reason: str) -> DutyRoster:
     """Pass the agent's turn (busy, on the phone …): it counts as taken, so the next agent is up."""
     require(actor, ADD_VISIT)
-    _require_branch(actor, branch)
+    require_in_scope(actor, branch, "desk")
     reason = _reason(reason, "roster.skip_reason_required")
     entry = _locked_entry(branch, day, agent)
     entry.turns_taken += 1
     entry.last_turn_at = timezone.now()
     entry.save(update_fields=["turns_taken", "last_turn_at"])
     RotationSkip.objects.create(roster=entry, reason=reason, skipped_by=actor)
-    audit.record(actor=actor, action="customers.roster.skipped", target=entry,
-                 after={"agent": agent.pk, "day": day, "turns_taken": entry.turns_taken}, reason=reason)  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.roster.skipped",
+        target=entry,
+        after={"agent": agent.pk, "day": day, "turns_taken": entry.turns_taken},
+        reason=reason,
+    )
     return entry
 
 
@@ -230,7 +216,7 @@ def roster_skip(*, actor, branch: Branch, day: dt.date, agent: User, reason: str
 def roster_set_available(*, actor, branch: Branch, day: dt.date, agent: User, is_available: bool) -> DutyRoster:
     """Take an agent out of the rotation for a while (or back in): the agent themself or a lead."""
     require(actor, ADD_VISIT)
-    _require_branch(actor, branch)
+    require_in_scope(actor, branch, "desk")
     if actor.pk != agent.pk and not is_lead(actor):
         raise PermissionDeniedError(
             "roster.lead_only", _("Only the agent or a team lead / manager can change availability.")
@@ -239,8 +225,13 @@ def roster_set_available(*, actor, branch: Branch, day: dt.date, agent: User, is
     if entry.is_available != is_available:
         entry.is_available = is_available
         entry.save(update_fields=["is_available"])
-        audit.record(actor=actor, action="customers.roster.availability_changed", target=entry,
-                     before={"is_available": not is_available}, after={"is_available": is_available})  # fmt: skip
+        audit.record(
+            actor=actor,
+            action="customers.roster.availability_changed",
+            target=entry,
+            before={"is_available": not is_available},
+            after={"is_available": is_available},
+        )
     return entry
 
 
@@ -255,9 +246,15 @@ def _register_unowned(*, actor, branch: Branch, name: str, digits: str, source: 
     now = timezone.now()
     index = phone_index(digits)
     customer = Customer(
-        name=name, phone=digits, phone_index=index, phone_last4=digits[-4:], source=source, branch=branch,
-        created_by=actor, last_contact_at=now,
-    )  # fmt: skip
+        name=name,
+        phone=digits,
+        phone_index=index,
+        phone_last4=digits[-4:],
+        source=source,
+        branch=branch,
+        created_by=actor,
+        last_contact_at=now,
+    )
     set_search_name(customer)
     try:
         with transaction.atomic():
@@ -269,12 +266,20 @@ def _register_unowned(*, actor, branch: Branch, name: str, digits: str, source: 
         raise duplicate_error(existing) from None
     rebuild_name_grams(customer, created=True)  # the name search index (R2.4.1)
     Consent.objects.create(
-        customer=customer, kind=ConsentKind.PERSONAL_INFO, purpose=_("Property consultation and follow-up"),
-        policy_version=settings.ANJU_PRIVACY_POLICY_VERSION, channel=consent_channel, granted_at=now,
+        customer=customer,
+        kind=ConsentKind.PERSONAL_INFO,
+        purpose=_("Property consultation and follow-up"),
+        policy_version=settings.ANJU_PRIVACY_POLICY_VERSION,
+        channel=consent_channel,
+        granted_at=now,
         recorded_by=actor,
-    )  # fmt: skip
-    audit.record(actor=actor, action="customers.customer.registered", target=customer,
-                 after={**audit.model_snapshot(customer, CUSTOMER_FIELDS), "at_desk": True})  # fmt: skip
+    )
+    audit.record(
+        actor=actor,
+        action="customers.customer.registered",
+        target=customer,
+        after={**audit.model_snapshot(customer, CUSTOMER_FIELDS), "at_desk": True},
+    )
     return customer
 
 
@@ -287,8 +292,13 @@ def _take_ownership(*, actor, customer: Customer, agent: User) -> None:
     OwnershipChange.objects.create(
         customer=customer, kind=OwnershipChangeKind.REGISTERED, to_owner=agent, changed_by=actor
     )
-    audit.record(actor=actor, action="customers.customer.assigned_at_desk", target=customer,
-                 before={"owner": None}, after={"owner": agent.pk})  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.customer.assigned_at_desk",
+        target=customer,
+        before={"owner": None},
+        after={"owner": agent.pk},
+    )
 
 
 def _give_customer(*, actor, customer: Customer, agent: User) -> str:
@@ -346,13 +356,16 @@ def visit_register(
     """Register a visitor at the desk: an owned customer goes to their owner without using a turn,
     anyone else to the next agent in the rotation (who becomes or claims the owner)."""
     require(actor, ADD_VISIT)
-    _require_branch(actor, branch)
+    require_in_scope(actor, branch, "desk")
     digits = clean_mobile(phone)
     now = timezone.now()
     arrived_at = arrived_at or now
     if arrived_at > now + dt.timedelta(minutes=5):
-        raise ValidationFailed("visit.future_arrival", _("The arrival time is in the future."),
-                               {"arrived_at": [_("The arrival time is in the future.")]})  # fmt: skip
+        raise ValidationFailed(
+            "visit.future_arrival",
+            _("The arrival time is in the future."),
+            {"arrived_at": [_("The arrival time is in the future.")]},
+        )
     day = rotation_day(arrived_at)
     # Lock the day's rotation before looking the phone up, so a racing desk sees our customer.
     _lock_day(branch, day)
@@ -372,19 +385,25 @@ def visit_register(
         assigned = entry.agent if entry else None
         if customer is None:
             if not name:
-                raise ValidationFailed("visit.name_required", _("Enter the visitor's name."),
-                                       {"name": [_("Required for a new customer.")]})  # fmt: skip
+                raise ValidationFailed(
+                    "visit.name_required", _("Enter the visitor's name."), {"name": [_("Required for a new customer.")]}
+                )
             if assigned is not None:
                 # Registered in the receiving agent's name (first responder); the desk user is
                 # named by the customers.visit.registered event below.
                 customer = customer_register(
-                    actor=assigned, name=name, phone=digits, source=source, consent_channel=consent_channel,
+                    actor=assigned,
+                    name=name,
+                    phone=digits,
+                    source=source,
+                    consent_channel=consent_channel,
                     registered_at=arrived_at,
-                )  # fmt: skip
+                )
                 route = "registered"
             else:
-                customer = _register_unowned(actor=actor, branch=branch, name=name, digits=digits, source=source,
-                                             consent_channel=consent_channel)  # fmt: skip
+                customer = _register_unowned(
+                    actor=actor, branch=branch, name=name, digits=digits, source=source, consent_channel=consent_channel
+                )
                 route = "unassigned"
         elif assigned is not None:
             route = _give_customer(actor=actor, customer=customer, agent=assigned)
@@ -392,17 +411,29 @@ def visit_register(
             route = "unassigned"
     is_first = not customer.visits.exclude(status=VisitStatus.LEFT).exists()
     visit = Visit(
-        customer=customer, branch=branch, arrived_at=arrived_at, is_first_visit=is_first, party_size=party_size,
-        assigned_to=assigned, by_rotation=entry is not None, registered_by=actor,
-    )  # fmt: skip
+        customer=customer,
+        branch=branch,
+        arrived_at=arrived_at,
+        is_first_visit=is_first,
+        party_size=party_size,
+        assigned_to=assigned,
+        by_rotation=entry is not None,
+        registered_by=actor,
+    )
     validated_save(visit)
     stage_changed = bool(is_first and assigned and _mark_visited(customer, assigned))
     audit.record(
-        actor=actor, action="customers.visit.registered", target=visit,
-        after={**audit.model_snapshot(visit, VISIT_FIELDS), "route": route, "stage_to_visited": stage_changed,
-               "assigned_agent": str(assigned) if assigned else ""},
+        actor=actor,
+        action="customers.visit.registered",
+        target=visit,
+        after={
+            **audit.model_snapshot(visit, VISIT_FIELDS),
+            "route": route,
+            "stage_to_visited": stage_changed,
+            "assigned_agent": str(assigned) if assigned else "",
+        },
         reason=(note or "").strip()[:200],
-    )  # fmt: skip
+    )
     if assigned is not None:
         _notify_assigned(visit)
     return visit
@@ -420,7 +451,7 @@ def _locked_visit(visit: Visit) -> Visit:
 def visit_assign(*, actor, visit: Visit, agent: User, reason: str = "") -> Visit:
     """Give a waiting visitor to an agent by hand (nobody on duty, or reassigning with a reason)."""
     require(actor, ADD_VISIT)
-    _require_branch(actor, visit.branch)
+    require_in_scope(actor, visit, "desk")
     visit = _locked_visit(visit)
     if visit.status != VisitStatus.WAITING:
         raise Conflict(
@@ -429,8 +460,11 @@ def visit_assign(*, actor, visit: Visit, agent: User, reason: str = "") -> Visit
             % {"status": visit.get_status_display()},
         )
     if not _can_own(agent) or (agent.branch_id != visit.branch_id and agent.pk != visit.customer.owner_id):
-        raise ValidationFailed("visit.agent_not_eligible", _("Choose an active sales employee of this branch."),
-                               {"agent": [_("Choose an active sales employee of this branch.")]})  # fmt: skip
+        raise ValidationFailed(
+            "visit.agent_not_eligible",
+            _("Choose an active sales employee of this branch."),
+            {"agent": [_("Choose an active sales employee of this branch.")]},
+        )
     previous = visit.assigned_to
     if previous is not None and previous.pk == agent.pk:
         raise Conflict("visit.same_agent", _("The visitor is already assigned to %(agent)s.") % {"agent": agent})
@@ -440,10 +474,14 @@ def visit_assign(*, actor, visit: Visit, agent: User, reason: str = "") -> Visit
     customer = Customer.objects.select_for_update(of=("self",)).get(pk=visit.customer_id)
     route = _give_customer(actor=actor, customer=customer, agent=agent)
     stage_changed = bool(visit.is_first_visit and _mark_visited(customer, agent))
-    audit.record(actor=actor, action="customers.visit.assigned", target=visit,
-                 before={"assigned_to": previous.pk if previous else None},
-                 after={"assigned_to": agent.pk, "route": route, "stage_to_visited": stage_changed},
-                 reason=reason)  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.visit.assigned",
+        target=visit,
+        before={"assigned_to": previous.pk if previous else None},
+        after={"assigned_to": agent.pk, "route": route, "stage_to_visited": stage_changed},
+        reason=reason,
+    )
     _notify_assigned(visit)
     return visit
 
@@ -456,7 +494,7 @@ def _may_receive(actor, visit: Visit) -> bool:
 def visit_start_reception(*, actor, visit: Visit) -> Visit:
     """The assigned agent (or a lead / manager) starts receiving the visitor: the waiting clock stops."""
     require(actor, ADD_VISIT)
-    _require_branch(actor, visit.branch)
+    require_in_scope(actor, visit, "desk")
     visit = _locked_visit(visit)
     _check_transition(visit, VisitStatus.IN_RECEPTION)
     if visit.assigned_to_id is None:
@@ -469,9 +507,13 @@ def visit_start_reception(*, actor, visit: Visit) -> Visit:
     visit.received_by = actor
     visit.reception_started_at = max(timezone.now(), visit.arrived_at)
     visit.save(update_fields=["status", "received_by", "reception_started_at"])
-    audit.record(actor=actor, action="customers.visit.reception_started", target=visit,
-                 before={"status": VisitStatus.WAITING}, after={"status": visit.status,
-                                                                "waiting_seconds": visit.waiting_seconds})  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.visit.reception_started",
+        target=visit,
+        before={"status": VisitStatus.WAITING},
+        after={"status": visit.status, "waiting_seconds": visit.waiting_seconds},
+    )
     return visit
 
 
@@ -486,7 +528,7 @@ def _enqueue_followups() -> None:
 def visit_end_reception(*, actor, visit: Visit, presented: str = "", questions: str = "") -> Visit:
     """Finish the reception with what was presented and asked; follow-ups are planned after commit."""
     require(actor, ADD_VISIT)
-    _require_branch(actor, visit.branch)
+    require_in_scope(actor, visit, "desk")
     visit = _locked_visit(visit)
     _check_transition(visit, VisitStatus.DONE)
     if not _may_receive(actor, visit):
@@ -498,9 +540,13 @@ def visit_end_reception(*, actor, visit: Visit, presented: str = "", questions: 
     visit.presented = (presented or "").strip()
     visit.questions = (questions or "").strip()
     visit.save(update_fields=["status", "reception_ended_at", "presented", "questions"])
-    audit.record(actor=actor, action="customers.visit.reception_ended", target=visit,
-                 before={"status": VisitStatus.IN_RECEPTION},
-                 after={"status": visit.status, "reception_seconds": visit.reception_seconds})  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.visit.reception_ended",
+        target=visit,
+        before={"status": VisitStatus.IN_RECEPTION},
+        after={"status": visit.status, "reception_seconds": visit.reception_seconds},
+    )
     transaction.on_commit(_enqueue_followups)
     return visit
 
@@ -509,12 +555,18 @@ def visit_end_reception(*, actor, visit: Visit, presented: str = "", questions: 
 def visit_mark_left(*, actor, visit: Visit, reason: str) -> Visit:
     """The visitor left before anyone received them (the rotation turn stays used)."""
     require(actor, ADD_VISIT)
-    _require_branch(actor, visit.branch)
+    require_in_scope(actor, visit, "desk")
     reason = _reason(reason, "visit.left_reason_required")
     visit = _locked_visit(visit)
     _check_transition(visit, VisitStatus.LEFT)
     visit.status = VisitStatus.LEFT
     visit.save(update_fields=["status"])
-    audit.record(actor=actor, action="customers.visit.left", target=visit,
-                 before={"status": VisitStatus.WAITING}, after={"status": visit.status}, reason=reason)  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="customers.visit.left",
+        target=visit,
+        before={"status": VisitStatus.WAITING},
+        after={"status": visit.status},
+        reason=reason,
+    )
     return visit

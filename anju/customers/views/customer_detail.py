@@ -11,18 +11,18 @@ import math
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
-from anju.core.scoping import get_visible_or_404
-from anju.org.views._common import posted
+from anju.core.http import posted
+from anju.core.scoping import get_scoped_or_404, in_scope
 
 from ..choices import ConsentKind, Stage
-from ..forms import (
+from ..forms.customers import (
     ConsentForm,
     CustomerEditForm,
     CustomerRegisterForm,
@@ -47,12 +47,12 @@ REVISIONS_SHOWN = 50
 
 
 def _customer(request, pk: int) -> Customer:
-    return get_visible_or_404(Customer.objects.select_related("owner", "team", "branch"), request.user, pk=pk)
+    return get_scoped_or_404(Customer.objects.select_related("owner", "team", "branch"), request.user, pk=pk)
 
 
 def _back_to(request, customer: Customer):
     """The file again — or, when the action took it out of the user's scope, the pool or the home page."""
-    if Customer.objects.visible_to(request.user).filter(pk=customer.pk).exists():
+    if in_scope(request.user, customer):
         return redirect("customers:customer-detail", pk=customer.pk)
     return redirect(reverse("customers:pool-list"))
 
@@ -159,7 +159,7 @@ def needs_summary(needs: CustomerNeeds | None) -> list[tuple[str, str]]:
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def customer_detail(request, pk: int):
-    customer = get_visible_or_404(
+    customer = get_scoped_or_404(
         Customer.objects.select_related("owner", "team", "branch", "needs").prefetch_related("tags"),
         request.user,
         pk=pk,
@@ -202,14 +202,19 @@ def customer_reveal(request, pk: int):
     Refusals come back with status 200 to HTMX (which does not swap 4xx bodies) and with
     their own status otherwise.
     """
-    customer = get_visible_or_404(Customer.objects.all(), request.user, pk=pk)
+    customer = get_scoped_or_404(Customer.objects.all(), request.user, pk=pk)
     form = RevealForm(request.POST)
     field = form.data.get("field") if form.data.get("field") in ("phone", "id_number") else "phone"
     reason = (form.data.get("reason") or "").strip()
+    # The parameters of includes/reveal.html, as customers/partials/_detail_profile.html passes them.
     context = {
-        "customer": customer,
+        "url": reverse("customers:customer-reveal", args=[customer.pk]),
+        "target_id": f"reveal-{field}",
         "field": field,
         "masked": customer.phone_masked if field == "phone" else customer.id_number_masked,
+        "can_reveal": True,  # the permission is required above; the scope by the lookup
+        "label": _("Show full ID number") if field == "id_number" else _("Show full number"),
+        "placeholder": _("Why you need it, e.g. calling back"),
         "reason": reason,
     }
     status = 200
@@ -224,7 +229,7 @@ def customer_reveal(request, pk: int):
             context["error"], status = str(exc.message), exc.status
     if request.htmx:
         status = 200
-    response = render(request, "customers/partials/_reveal.html", context, status=status)
+    response = render(request, "includes/reveal.html", context, status=status)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -389,7 +394,7 @@ def consent_record(request, pk: int):
 @login_required
 @permission_required(CHANGE, raise_exception=True)
 def consent_withdraw(request, pk: int):
-    consent = get_visible_or_404(Consent.objects.select_related("customer"), request.user, pk=pk)
+    consent = get_scoped_or_404(Consent.objects.select_related("customer"), request.user, pk=pk)
     customer = consent.customer
     form = ReasonForm(posted(request))
     if request.method == "POST" and form.is_valid():
@@ -451,18 +456,3 @@ def customer_id_number(request, pk: int):
         blocked_link=_("Record the ID-card consent"),
         submit_label=_("Save"),
     )
-
-
-urlpatterns = [
-    path("new/", customer_register, name="customer-register"),
-    path("<int:pk>/", customer_detail, name="customer-detail"),
-    path("<int:pk>/edit/", customer_edit, name="customer-edit"),
-    path("<int:pk>/stage/", customer_stage, name="customer-stage"),
-    path("<int:pk>/reveal/", customer_reveal, name="customer-reveal"),
-    path("<int:pk>/transfer/", customer_transfer, name="customer-transfer"),
-    path("<int:pk>/release/", customer_release, name="customer-release"),
-    path("<int:pk>/needs/", customer_needs, name="customer-needs"),
-    path("<int:pk>/consents/new/", consent_record, name="consent-record"),
-    path("consents/<int:pk>/withdraw/", consent_withdraw, name="consent-withdraw"),
-    path("<int:pk>/id-number/", customer_id_number, name="customer-id-number"),
-]

@@ -7,15 +7,13 @@ from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import render
-from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from anju.core import audit
-from anju.core.exports import xlsx_response
-from anju.org.views._common import csv_response, page_of, wants_partial
+from anju.core.exports import export_file
+from anju.core.http import page_of, wants_partial
 
-from ..forms_list import CustomerFilterForm
+from ..forms.lists import CustomerFilterForm
 from ..models import Customer
 from ..selectors import customer_list_for, search_for_audit
 
@@ -64,11 +62,6 @@ def _budget(customer: Customer) -> str:
     return ""
 
 
-def _local(value: dt.datetime | None) -> dt.datetime | None:
-    """Shown in Asia/Shanghai; spreadsheets have no time zones, so the value is made naive."""
-    return timezone.localtime(value).replace(tzinfo=None, microsecond=0) if value else None
-
-
 def _export_rows(customers) -> Iterator[list]:
     """One row per customer; the phone is always masked (revealing is one customer at a time)."""
     for customer in customers.iterator(chunk_size=500):
@@ -83,13 +76,9 @@ def _export_rows(customers) -> Iterator[list]:
             str(customer.team) if customer.team else "",
             str(customer.branch),
             "; ".join(tag.name for tag in customer.tags.all()),
-            _local(customer.protected_until),
-            _local(customer.created_at),
+            customer.protected_until,
+            customer.created_at,
         ]
-
-
-def _csv_value(value):
-    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, dt.datetime) else value
 
 
 @login_required
@@ -103,20 +92,14 @@ def customer_export(request):
     recorded = {key: value for key, value in filters.items() if value and key != "sort"}
     if "search" in recorded:
         recorded["search"] = search_for_audit(recorded["search"])
-    audit.record(
+    return export_file(
         actor=request.user,
         action="customers.customer.exported",
-        after={"format": file_format, "filters": recorded, "rows": customers.count()},
+        queryset=customers,
+        header=_export_header(),
+        rows=_export_rows,
+        name="customers",
+        sheet_title=_("Customers"),
+        filters=recorded,
+        file_format=file_format,
     )
-    header = _export_header()
-    if file_format == "xlsx":
-        return xlsx_response(
-            header, sheet_title=_("Customers"), filename_stem="anju-customers", rows=_export_rows(customers)
-        )
-    return csv_response("customers", header, ([_csv_value(value) for value in row] for row in _export_rows(customers)))
-
-
-urlpatterns = [
-    path("", customer_list, name="customer-list"),
-    path("export/", customer_export, name="customer-export"),
-]

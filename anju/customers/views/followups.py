@@ -7,19 +7,19 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import F, Q
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
 from anju.core.errors import ApplicationError, PermissionDeniedError
 from anju.core.forms import apply_error
-from anju.core.scoping import get_visible_or_404
-from anju.org.views._common import page_of, posted, wants_partial
+from anju.core.http import page_of, posted, wants_partial
+from anju.core.scoping import get_scoped_or_404
 
-from .. import selectors_followups as selectors
+from .. import selectors
 from ..choices import FollowUpStatus
-from ..forms_followups import (
+from ..forms.followups import (
     CommunicationForm,
     FeedbackFilterForm,
     FeedbackForm,
@@ -44,7 +44,7 @@ def _next_url(request, default: str) -> str:
 
 
 def _customer(request, pk: int) -> Customer:
-    return get_visible_or_404(Customer.objects.select_related("owner", "branch"), request.user, pk=pk)
+    return get_scoped_or_404(Customer.objects.select_related("owner", "branch"), request.user, pk=pk)
 
 
 # --- follow-ups --------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ def _may_complete(user, task: FollowUpTask) -> bool:
 @login_required
 @permission_required(CHANGE, raise_exception=True)
 def followup_complete(request, pk: int):
-    task = get_visible_or_404(
+    task = get_scoped_or_404(
         FollowUpTask.objects.select_related("customer", "assignee", "communication"), request.user, pk=pk
     )
     if not _may_complete(request.user, task):
@@ -80,9 +80,13 @@ def followup_complete(request, pk: int):
         data = form.cleaned_data
         try:
             followup_services.followup_complete(
-                actor=request.user, task=task, outcome=data["outcome"], method=data["method"],
-                content=data["content"], next_due_at=data["next_due_at"],
-            )  # fmt: skip
+                actor=request.user,
+                task=task,
+                outcome=data["outcome"],
+                method=data["method"],
+                content=data["content"],
+                next_due_at=data["next_due_at"],
+            )
         except PermissionDeniedError:
             raise PermissionDenied from None
         except ApplicationError as exc:
@@ -128,12 +132,19 @@ def communication_create(request, pk: int):
         data = form.cleaned_data
         try:
             communication_services.communication_record(
-                actor=request.user, customer=customer, channel=data["channel"], summary=data["summary"],
-                info_core=data["info_core"], info_auxiliary=data["info_auxiliary"],
-                info_supplementary=data["info_supplementary"], materials=data["materials"],
-                customer_confirmed=data["customer_confirmed"], next_step=data["next_step"],
-                occurred_at=data["occurred_at"], visit=data.get("visit"),
-            )  # fmt: skip
+                actor=request.user,
+                customer=customer,
+                channel=data["channel"],
+                summary=data["summary"],
+                info_core=data["info_core"],
+                info_auxiliary=data["info_auxiliary"],
+                info_supplementary=data["info_supplementary"],
+                materials=data["materials"],
+                customer_confirmed=data["customer_confirmed"],
+                next_step=data["next_step"],
+                occurred_at=data["occurred_at"],
+                visit=data.get("visit"),
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
@@ -154,9 +165,14 @@ def feedback_create(request, pk: int):
         data = form.cleaned_data
         try:
             communication_services.feedback_record(
-                actor=request.user, customer=customer, channel=data["channel"], category=data["category"],
-                content=data["content"], received_at=data["received_at"], handler=data["handler"],
-            )  # fmt: skip
+                actor=request.user,
+                customer=customer,
+                channel=data["channel"],
+                category=data["category"],
+                content=data["content"],
+                received_at=data["received_at"],
+                handler=data["handler"],
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
@@ -168,16 +184,18 @@ def feedback_create(request, pk: int):
 @login_required
 @permission_required(CHANGE, raise_exception=True)
 def feedback_respond(request, pk: int):
-    feedback = get_visible_or_404(
+    feedback = get_scoped_or_404(
         Feedback.objects.select_related("customer", "handler", "recorded_by"), request.user, pk=pk
     )
     form = FeedbackRespondForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             communication_services.feedback_respond(
-                actor=request.user, feedback=feedback, response=form.cleaned_data["response"],
+                actor=request.user,
+                feedback=feedback,
+                response=form.cleaned_data["response"],
                 resolved=form.cleaned_data["resolved"],
-            )  # fmt: skip
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
@@ -230,14 +248,3 @@ def feedback_list(request):
     }
     template = "customers/feedback_rows.html" if wants_partial(request) else "customers/feedback_list.html"
     return render(request, template, context)
-
-
-urlpatterns = [
-    path("followups/", followup_list, name="followup-list"),
-    path("followups/team/", followup_team, name="followup-team"),
-    path("followups/<int:pk>/complete/", followup_complete, name="followup-complete"),
-    path("<int:pk>/communications/new/", communication_create, name="communication-create"),
-    path("<int:pk>/feedback/new/", feedback_create, name="feedback-create"),
-    path("feedback/", feedback_list, name="feedback-list"),
-    path("feedback/<int:pk>/respond/", feedback_respond, name="feedback-respond"),
-]

@@ -6,16 +6,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db import transaction
 from django.shortcuts import redirect, render
-from django.urls import path
 from django.utils.translation import gettext as _
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
-from anju.core.scoping import get_visible_or_404
+from anju.core.http import posted
+from anju.core.scoping import get_scoped_or_404
 from anju.org.models import Branch
-from anju.org.views._common import posted
 
-from ..forms_followups import BranchSettingsForm, FollowUpRuleFormSet, rule_initial, rules_from
+from ..forms.settings import BranchSettingsForm, FollowUpRuleFormSet, rule_initial, rules_from
 from ..rules import settings_for
 from ..services import followups as followup_services
 
@@ -35,7 +34,7 @@ def _plans(request, branch: Branch) -> list[dict]:
 @login_required
 @permission_required(SETTINGS, raise_exception=True)
 def branch_settings(request, branch_id: int):
-    branch = get_visible_or_404(Branch.objects.select_related("company"), request.user, pk=branch_id)
+    branch = get_scoped_or_404(Branch.objects.select_related("company"), request.user, pk=branch_id)
     current = settings_for(branch)
     form = BranchSettingsForm(
         posted(request),
@@ -70,8 +69,3 @@ def branch_settings(request, branch_id: int):
     others = Branch.objects.visible_to(request.user).filter(is_active=True).order_by("path")[:50]
     context = {"branch": branch, "form": form, "plans": plans, "branches": others}
     return render(request, "customers/settings/branch.html", context)
-
-
-urlpatterns = [
-    path("settings/<int:branch_id>/", branch_settings, name="branch-settings"),
-]

@@ -1,27 +1,21 @@
+"""What several listing services share."""
+
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
-from anju.core.errors import ApplicationError, from_validation_error
-
-
-def validated_save(instance, *, exclude: list[str] | None = None) -> None:
-    """``full_clean()`` then save; Django's ValidationError becomes our field-level error."""
-    try:
-        instance.full_clean(exclude=exclude)
-    except ValidationError as exc:
-        raise from_validation_error(exc) from None
-    instance.save()
+from anju.core.errors import ApplicationError
+from anju.core.scoping import in_scope, require_in_scope
 
 
 def require_managed(actor, listing) -> None:
-    """Edits need the listing in the actor's own/team/branch scope (the collector is responsible)."""
-    from ..models import Listing
+    """Edits need the listing in the actor's ``manage`` reach (the collector, their lead or manager).
 
-    if not Listing.objects.visible_to(actor).filter(pk=listing.pk).exists():
-        raise ApplicationError("not_found", _("Not found."), status=404)
-    if not listing.is_managed_by(actor):
+    Everyone with a role sees the catalogue, so a listing outside that reach is a refusal
+    with a reason (403), while one outside ``view`` stays "not found".
+    """
+    require_in_scope(actor, listing)
+    if not in_scope(actor, listing, "manage"):
         raise ApplicationError(
             "listing.not_yours",
             _("Only the collector, their team lead or branch manager can change this listing."),

@@ -67,9 +67,17 @@ COLUMN_HELP = {
 }
 # The fields an import may change, and the listing field → column that reports its errors.
 IMPORT_FIELDS = [
-    "built_area", "usable_area", "rooms", "halls", "baths", "orientation", "decoration", "total_price", "unit_price",
+    "built_area",
+    "usable_area",
+    "rooms",
+    "halls",
+    "baths",
+    "orientation",
+    "decoration",
+    "total_price",
+    "unit_price",
     "status",
-]  # fmt: skip
+]
 FIELD_COLUMN = {
     "built_area": "built_area",
     "usable_area": "usable_area",

@@ -6,30 +6,59 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anju.core import audit
 from anju.core.crypto import blind_index
-from anju.core.errors import ApplicationError, Conflict, PermissionDeniedError, ValidationFailed
+from anju.core.errors import Conflict, PermissionDeniedError, ValidationFailed
 from anju.core.masking import mask_phone, normalise_phone
 from anju.core.permissions import require
+from anju.core.reveal import reveal
+from anju.core.scoping import in_scope, require_in_scope
+from anju.core.services import validated_save
 
 from ..choices import STATUS_TRANSITIONS, ListingKind, ListingStatus, VerificationOutcome
 from ..models import Listing, ListingChange, ListingVerification
 from ..search import rebuild_grams
-from ._common import require_managed, validated_save
+from ._common import require_managed
 
 # Fields a person may set on a listing (status, collector and the verification stamp have their own services).
 EDITABLE = [
-    "title", "city", "district", "community", "address", "building_no", "unit_no", "room_no", "floor",
-    "total_floors", "built_area", "usable_area", "rooms", "halls", "baths", "orientation", "decoration",
-    "right_type", "right_term_years", "certificate_status", "mortgaged", "seized", "near_school", "school_names",
-    "near_transit", "near_hospital", "near_commerce", "facility_notes", "total_price", "contact_name",
-    "contact_phone", "tags",
-]  # fmt: skip
+    "title",
+    "city",
+    "district",
+    "community",
+    "address",
+    "building_no",
+    "unit_no",
+    "room_no",
+    "floor",
+    "total_floors",
+    "built_area",
+    "usable_area",
+    "rooms",
+    "halls",
+    "baths",
+    "orientation",
+    "decoration",
+    "right_type",
+    "right_term_years",
+    "certificate_status",
+    "mortgaged",
+    "seized",
+    "near_school",
+    "school_names",
+    "near_transit",
+    "near_hospital",
+    "near_commerce",
+    "facility_notes",
+    "total_price",
+    "contact_name",
+    "contact_phone",
+    "tags",
+]
 DECIMALS = {"built_area", "usable_area", "total_price"}
 
 
@@ -104,9 +133,16 @@ def listing_create(*, actor, kind: str = ListingKind.RESALE, project=None, build
         raise ValueError(f"unknown listing fields: {sorted(unknown)}")
     now = timezone.now()
     listing = Listing(
-        kind=kind, project=project, building=building, collector=actor, team=actor.team, branch=actor.branch,
-        last_verified_at=now, last_verified_by=actor, **fields,
-    )  # fmt: skip
+        kind=kind,
+        project=project,
+        building=building,
+        collector=actor,
+        team=actor.team,
+        branch=actor.branch,
+        last_verified_at=now,
+        last_verified_by=actor,
+        **fields,
+    )
     _prepare(listing)
     if (
         building is not None
@@ -149,8 +185,14 @@ def _record_change(
     if not changed:
         return None
     change = ListingChange.objects.create(listing=listing, changes=changed, reason=reason, changed_by=actor)
-    audit.record(actor=actor, action=action, target=listing, reason=reason,
-                 before={k: v["before"] for k, v in changed.items()}, after={k: v["after"] for k, v in changed.items()})  # fmt: skip
+    audit.record(
+        actor=actor,
+        action=action,
+        target=listing,
+        reason=reason,
+        before={k: v["before"] for k, v in changed.items()},
+        after={k: v["after"] for k, v in changed.items()},
+    )
     return change
 
 
@@ -172,8 +214,14 @@ def listing_update(*, actor, listing: Listing, reason: str, **changes) -> tuple[
     _prepare(listing)
     validated_save(listing, exclude=["search_text"])
     rebuild_grams(listing)
-    change = _record_change(actor=actor, listing=listing, before=before, after=_snapshot(listing), reason=reason,
-                            action="listings.listing.updated")  # fmt: skip
+    change = _record_change(
+        actor=actor,
+        listing=listing,
+        before=before,
+        after=_snapshot(listing),
+        reason=reason,
+        action="listings.listing.updated",
+    )
     return listing, change
 
 
@@ -193,8 +241,14 @@ def listing_change_status(*, actor, listing: Listing, to_status: str, reason: st
     before = _snapshot(listing)
     listing.status = target
     listing.save(update_fields=["status", "updated_at"])
-    _record_change(actor=actor, listing=listing, before=before, after=_snapshot(listing), reason=reason,
-                   action="listings.listing.status_changed")  # fmt: skip
+    _record_change(
+        actor=actor,
+        listing=listing,
+        before=before,
+        after=_snapshot(listing),
+        reason=reason,
+        action="listings.listing.status_changed",
+    )
     return listing
 
 
@@ -212,11 +266,19 @@ def listing_reverify(*, actor, listing: Listing, note: str = "", **changes) -> L
     listing.last_verified_at, listing.last_verified_by = now, actor
     listing.save(update_fields=["last_verified_at", "last_verified_by", "updated_at"])
     verification = ListingVerification.objects.create(
-        listing=listing, outcome=VerificationOutcome.UPDATED if change else VerificationOutcome.CONFIRMED,
-        note=(note or "").strip()[:200], change=change, verified_by=actor,
-    )  # fmt: skip
-    audit.record(actor=actor, action="listings.listing.verified", target=listing,
-                 after={"outcome": verification.outcome}, reason=verification.note)  # fmt: skip
+        listing=listing,
+        outcome=VerificationOutcome.UPDATED if change else VerificationOutcome.CONFIRMED,
+        note=(note or "").strip()[:200],
+        change=change,
+        verified_by=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="listings.listing.verified",
+        target=listing,
+        after={"outcome": verification.outcome},
+        reason=verification.note,
+    )
     return verification
 
 
@@ -231,35 +293,23 @@ def verify_due_before(listing_branch, *, now: dt.datetime | None = None) -> dt.d
 
 @transaction.atomic
 def listing_reveal_contact(*, actor, listing: Listing, reason: str) -> str:
-    """The full owner/developer phone: permission, managing scope, typed reason, hourly per-user limit."""
-
+    """The full owner/developer phone: the permission and the managing scope here, the rest in ``core.reveal``."""
     if not actor.has_perm("listings.reveal_listing_contact"):
         raise PermissionDeniedError("listing.reveal_denied", _("You may not see full contact details."))
-    if not Listing.objects.visible_to(actor).filter(pk=listing.pk).exists():
-        raise ApplicationError("not_found", _("Not found."), status=404)
+    require_in_scope(actor, listing)
     # Minimum necessary (R3.1.3): the catalogue is shared, the owner's number is not — only the
     # collector and the leads/managers above them may see it; others go through the collector.
-    if not listing.is_managed_by(actor):
+    if not in_scope(actor, listing, "manage"):
         raise PermissionDeniedError(
             "listing.reveal_not_yours",
             _("Only the collector, their team lead or branch manager can see this owner's number; ask %(collector)s.")
             % {"collector": listing.collector},
         )
-    reason = (reason or "").strip()
-    if len(reason) < 2:
-        raise ValidationFailed("listing.reveal_reason_required", _("Type the reason you need the full number."),
-                               {"reason": [_("A reason is required.")]})  # fmt: skip
-    since = timezone.now() - dt.timedelta(hours=1)
-    from anju.core.models import AuditEvent
-
-    recent = AuditEvent.objects.filter(
-        actor=actor, action="listings.listing.contact_revealed", occurred_at__gte=since
-    ).count()
-    if recent >= settings.ANJU_REVEAL_LIMIT_PER_HOUR:
-        raise ApplicationError("listing.reveal_rate_limited",
-                               _("You have revealed %(limit)s numbers in the last hour; try again later.")
-                               % {"limit": settings.ANJU_REVEAL_LIMIT_PER_HOUR}, status=429)  # fmt: skip
-    if not listing.contact_phone:
-        raise ValidationFailed("listing.reveal_empty", _("Nothing is stored for this field."))
-    audit.record(actor=actor, action="listings.listing.contact_revealed", target=listing, reason=reason)
-    return listing.contact_phone
+    return reveal(
+        actor=actor,
+        target=listing,
+        field="contact_phone",
+        value=listing.contact_phone,
+        reason=reason,
+        action="listings.listing.contact_revealed",
+    )

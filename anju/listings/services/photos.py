@@ -15,10 +15,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from anju.core import audit
 from anju.core.errors import ValidationFailed
 from anju.core.permissions import require
+from anju.core.services import validated_save
 
 from ..choices import PhotoKind
 from ..models import Listing, ListingPhoto
-from ._common import require_managed, validated_save
+from ._common import require_managed
 from .listings import _record_change, _require_reason
 
 # Pillow format → (file extension, content type). Anything else is refused, whatever the file is called.
@@ -123,9 +124,12 @@ def photo_upload(*, actor, listing: Listing, file, kind: str = PhotoKind.PHOTO, 
     thumbnail = _thumbnail(upright)
     last = ListingPhoto.objects.filter(listing=listing, kind=kind).aggregate(last=Max("position"))["last"]
     photo = ListingPhoto(
-        listing=listing, kind=kind, caption=(caption or "").strip()[:100], uploaded_by=actor,
+        listing=listing,
+        kind=kind,
+        caption=(caption or "").strip()[:100],
+        uploaded_by=actor,
         position=0 if last is None else last + 1,
-    )  # fmt: skip
+    )
     photo.image.save(f"image.{extension}", ContentFile(data), save=False)
     photo.thumbnail.save("thumb.jpg", ContentFile(thumbnail), save=False)
     validated_save(photo)
@@ -144,8 +148,14 @@ def photo_delete(*, actor, photo: ListingPhoto, reason: str) -> None:
     described = _describe(photo)
     files = [(field.storage, field.name) for field in (photo.image, photo.thumbnail) if field]
     photo.delete()
-    _record_change(actor=actor, listing=listing, before={"photo": described}, after={"photo": None},
-                   reason=reason, action="listings.photo.deleted")  # fmt: skip
+    _record_change(
+        actor=actor,
+        listing=listing,
+        before={"photo": described},
+        after={"photo": None},
+        reason=reason,
+        action="listings.photo.deleted",
+    )
 
     def remove_files():
         for storage, name in files:
@@ -172,5 +182,9 @@ def photo_move(*, actor, photo: ListingPhoto, offset: int) -> None:
     for position, sibling in enumerate(siblings):
         if sibling.position != position:
             ListingPhoto.objects.filter(pk=sibling.pk).update(position=position)
-    audit.record(actor=actor, action="listings.photo.moved", target=photo.listing,
-                 after={"order": [sibling.pk for sibling in siblings]})  # fmt: skip
+    audit.record(
+        actor=actor,
+        action="listings.photo.moved",
+        target=photo.listing,
+        after={"order": [sibling.pk for sibling in siblings]},
+    )

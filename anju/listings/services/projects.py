@@ -12,20 +12,29 @@ from anju.core.crypto import blind_index
 from anju.core.errors import ApplicationError, PermissionDeniedError, ValidationFailed, from_validation_error
 from anju.core.masking import normalise_phone
 from anju.core.permissions import require
+from anju.core.scoping import in_scope, require_in_scope
+from anju.core.services import validated_save
 
 from ..choices import CertificateStatus, ListingKind, ListingStatus
 from ..models import Building, Listing, Project, SearchGram
 from ..search import grams_of, search_text_for
-from ._common import validated_save
 from .listings import _decimal, validate_listing
 
 MANAGE = "listings.manage_projects"
 PROJECT_FIELDS = ["name", "city", "district", "address", "developer", "description", "branch"]
 # Listing fields the generated units take from the building form (the rest come from the project).
 UNIT_DEFAULTS = [
-    "built_area", "usable_area", "rooms", "halls", "baths", "orientation", "decoration", "total_price",
-    "contact_name", "contact_phone",
-]  # fmt: skip
+    "built_area",
+    "usable_area",
+    "rooms",
+    "halls",
+    "baths",
+    "orientation",
+    "decoration",
+    "total_price",
+    "contact_name",
+    "contact_phone",
+]
 BULK_BATCH = 500
 GRAM_CHUNK = 1000
 # Field rules are checked on every unit except: relations (the building's own objects — checking each
@@ -47,9 +56,8 @@ def _visible_branch(actor, branch):
 
 def _require_managed_project(actor, project: Project) -> Project:
     """Everyone with a role sees projects; only managers of the project's branch change them."""
-    if not Project.objects.visible_to(actor).filter(pk=project.pk).exists():
-        raise ApplicationError("not_found", _("Not found."), status=404)
-    if not Project.objects.managed_by(actor).filter(pk=project.pk).exists():
+    require_in_scope(actor, project)
+    if not in_scope(actor, project, "manage"):
         raise PermissionDeniedError(
             "project.not_yours", _("Only managers of the project's sales office can change this project.")
         )
@@ -76,10 +84,15 @@ def project_create(
     require(actor, MANAGE)
     _visible_branch(actor, branch)
     project = Project(
-        name=(name or "").strip(), city=(city or "").strip(), district=(district or "").strip(),
-        address=(address or "").strip(), developer=(developer or "").strip(), description=(description or "").strip(),
-        branch=branch, created_by=actor,
-    )  # fmt: skip
+        name=(name or "").strip(),
+        city=(city or "").strip(),
+        district=(district or "").strip(),
+        address=(address or "").strip(),
+        developer=(developer or "").strip(),
+        description=(description or "").strip(),
+        branch=branch,
+        created_by=actor,
+    )
     validated_save(project)
     audit.record(actor=actor, action="listings.project.created", target=project, after=_project_snapshot(project))
     return project
@@ -161,16 +174,38 @@ def building_create(
     for floor in range(1, building.floors + 1):
         for unit in range(1, building.units_per_floor + 1):
             listing = Listing(
-                kind=ListingKind.NEW_HOME, project=project, building=building,
-                title=unit_title(project, building, floor, unit), city=project.city, district=project.district,
-                community=project.name, address=project.address, building_no=building.name,
-                unit_no=f"{unit:02d}", room_no=room_number(floor, unit), floor=floor, total_floors=building.floors,
-                built_area=built_area, usable_area=usable_area, rooms=rooms, halls=halls, baths=baths,
-                orientation=orientation, decoration=decoration, certificate_status=CertificateStatus.PRESALE,
-                total_price=total_price, contact_name=(contact_name or "").strip(), contact_phone=phone,
-                contact_phone_index=phone_index, status=ListingStatus.AVAILABLE, collector=actor, team=team,
-                branch=project.branch, last_verified_at=now, last_verified_by=actor,
-            )  # fmt: skip
+                kind=ListingKind.NEW_HOME,
+                project=project,
+                building=building,
+                title=unit_title(project, building, floor, unit),
+                city=project.city,
+                district=project.district,
+                community=project.name,
+                address=project.address,
+                building_no=building.name,
+                unit_no=f"{unit:02d}",
+                room_no=room_number(floor, unit),
+                floor=floor,
+                total_floors=building.floors,
+                built_area=built_area,
+                usable_area=usable_area,
+                rooms=rooms,
+                halls=halls,
+                baths=baths,
+                orientation=orientation,
+                decoration=decoration,
+                certificate_status=CertificateStatus.PRESALE,
+                total_price=total_price,
+                contact_name=(contact_name or "").strip(),
+                contact_phone=phone,
+                contact_phone_index=phone_index,
+                status=ListingStatus.AVAILABLE,
+                collector=actor,
+                team=team,
+                branch=project.branch,
+                last_verified_at=now,
+                last_verified_by=actor,
+            )
             try:
                 validate_listing(listing)
                 # Field rules (choices, digits, ranges) without the per-row uniqueness queries: the

@@ -10,8 +10,8 @@ from anju.core.errors import ApplicationError, Conflict
 from anju.core.permissions import require
 
 from ..choices import ListingStatus, Orientation
-from ..matching import plain_number
 from ..models import Listing
+from ..selectors.matching import plain_number
 
 CHANGE_CUSTOMER = "customers.change_customer"
 VIEW_LISTING = "listings.view_listing"

@@ -20,10 +20,11 @@ from django.utils.translation import gettext as _
 from anju.core import audit
 from anju.core.errors import ApplicationError, ValidationFailed
 from anju.core.permissions import require
+from anju.core.scoping import in_scope
+from anju.core.services import validated_save
 
 from ..choices import ResourceKind
 from ..models import Project, Resource
-from ._common import validated_save
 
 VIEW = "listings.view_resource"
 MANAGE = "listings.manage_resource"
@@ -158,7 +159,7 @@ def resources_for(user) -> QuerySet[Resource]:
 
 def _require_manages_project(actor, project: Project | None) -> None:
     """A project's resources are maintained by managers whose scope holds the project."""
-    if project is not None and not Project.objects.managed_by(actor).filter(pk=project.pk).exists():
+    if project is not None and not in_scope(actor, project, "manage"):
         raise ApplicationError(
             "resource.not_yours",
             _("Only a manager of this project's sales office can change its resources."),

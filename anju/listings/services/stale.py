@@ -37,11 +37,11 @@ from anju.core import audit
 from anju.core.errors import PermissionDeniedError
 from anju.core.models import Notification
 from anju.core.notifications import notify
-from anju.org.services import require_visible
+from anju.core.scoping import require_in_scope
+from anju.core.services import validated_save
 
 from ..choices import ACTIVE_STATUSES
 from ..models import BranchListingSettings, Listing
-from ._common import validated_save
 
 DEFAULT_DAYS = 30
 SETTINGS_PERMISSIONS = ("listings.manage_projects", "customers.manage_customer_settings")
@@ -189,8 +189,12 @@ def flag_stale(*, now: dt.datetime | None = None) -> int:
             )
             notify(user=user, title=title, body=body, url=url)
             notified += 1
-    audit.record(actor=None, actor_name="system", action="listings.stale.flagged",
-                 after={"stale": total, "collectors": len(per_collector), "notified": notified})  # fmt: skip
+    audit.record(
+        actor=None,
+        actor_name="system",
+        action="listings.stale.flagged",
+        after={"stale": total, "collectors": len(per_collector), "notified": notified},
+    )
     return total
 
 
@@ -205,13 +209,18 @@ def _require_settings_permission(actor) -> None:
 def branch_listing_settings_save(*, actor, branch, verify_every_days: int) -> BranchListingSettings:
     """Change how often every active listing of the branch must be re-verified (1–365 days)."""
     _require_settings_permission(actor)
-    require_visible(actor, branch)
+    require_in_scope(actor, branch)
     found = BranchListingSettings.objects.select_for_update().filter(branch=branch).first()
     current = found or BranchListingSettings(branch=branch)
     before = current.verify_every_days  # the default for a branch that never saved its own
     current.verify_every_days = verify_every_days
     validated_save(current)
     if found is None or before != current.verify_every_days:
-        audit.record(actor=actor, action="listings.settings.saved", target=branch,
-                     before={"verify_every_days": before}, after={"verify_every_days": current.verify_every_days})  # fmt: skip
+        audit.record(
+            actor=actor,
+            action="listings.settings.saved",
+            target=branch,
+            before={"verify_every_days": before},
+            after={"verify_every_days": current.verify_every_days},
+        )
     return current

@@ -6,26 +6,27 @@ managers of the project's sales office create and change them through the servic
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
-from anju.core.scoping import get_visible_or_404
-from anju.org.views._common import page_of, posted
+from anju.core.http import page_of, posted
+from anju.core.scoping import get_scoped_or_404
 
 from ..choices import ListingStatus
-from ..forms_projects import BoardFilterForm, BuildingForm, ProjectForm
+from ..forms.projects import BoardFilterForm, BuildingForm, ProjectForm
 from ..models import Building, Listing, Project
+from ..selectors.projects import project_buildings, project_list_for
 from ..services import projects as services
+from ._common import managed_project
 
 VIEW = "listings.view_project"
 MANAGE = "listings.manage_projects"
@@ -38,25 +39,30 @@ STATUS_COLOURS = {
     ListingStatus.OFF_MARKET: "secondary",
 }
 BOARD_FIELDS = [
-    "pk", "building_id", "floor", "unit_no", "room_no", "status", "total_price", "unit_price", "built_area",
-    "usable_area", "rooms", "halls", "baths", "orientation", "decoration",
-]  # fmt: skip
+    "pk",
+    "building_id",
+    "floor",
+    "unit_no",
+    "room_no",
+    "status",
+    "total_price",
+    "unit_price",
+    "built_area",
+    "usable_area",
+    "rooms",
+    "halls",
+    "baths",
+    "orientation",
+    "decoration",
+]
 
 
 def _visible_project(request, pk: int) -> Project:
     """Out of scope (no role) is a 404; a role without the view permission is a 403."""
-    project = get_visible_or_404(Project.objects.select_related("branch"), request.user, pk=pk)
+    project = get_scoped_or_404(Project.objects.select_related("branch"), request.user, pk=pk)
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
     return project
-
-
-def _status_counts(queryset, group_by: str) -> dict:
-    """``{group value: Counter(status → n)}`` in one aggregate query."""
-    counts: dict = defaultdict(Counter)
-    for row in queryset.values(group_by, "status").annotate(n=Count("pk")).order_by():
-        counts[row[group_by]][row["status"]] = row["n"]
-    return counts
 
 
 def _legend(counts: Counter, selected: str = "") -> list[dict]:
@@ -79,24 +85,13 @@ def _legend(counts: Counter, selected: str = "") -> list[dict]:
 @permission_required(VIEW, raise_exception=True)
 def project_list(request):
     term = (request.GET.get("q") or "").strip()
-    projects = Project.objects.visible_to(request.user).select_related("branch").order_by("name", "pk")
-    if term:
-        projects = projects.filter(Q(name__icontains=term) | Q(district__icontains=term) | Q(developer__icontains=term))
-    page = page_of(request, projects)
-    ids = [project.pk for project in page.object_list]
-    counts = _status_counts(Listing.objects.filter(project_id__in=ids), "project_id")
-    buildings = dict(
-        Building.objects.filter(project_id__in=ids)
-        .values("project_id")
-        .annotate(n=Count("pk"))
-        .values_list("project_id", "n")
-    )
+    page = page_of(request, project_list_for(request.user, text=term))
     rows = [
         {
             "project": project,
-            "buildings": buildings.get(project.pk, 0),
-            "units": sum(counts[project.pk].values()),
-            "available": counts[project.pk].get(ListingStatus.AVAILABLE, 0),
+            "buildings": project.building_count,
+            "units": project.listing_count,
+            "available": project.available_count,
         }
         for project in page.object_list
     ]
@@ -121,7 +116,7 @@ def project_create(request):
 @login_required
 @permission_required(MANAGE, raise_exception=True)
 def project_edit(request, pk: int):
-    project = _visible_project(request, pk)
+    project = managed_project(request, pk)
     form = ProjectForm(posted(request), viewer=request.user, project=project)
     if request.method == "POST" and form.is_valid():
         try:
@@ -137,15 +132,11 @@ def project_edit(request, pk: int):
 @login_required
 def project_detail(request, pk: int):
     project = _visible_project(request, pk)
-    buildings = list(project.buildings.order_by("name", "pk"))
-    counts = _status_counts(Listing.objects.filter(project=project, building__isnull=False), "building_id")
     total: Counter = Counter()
     rows = []
-    for building in buildings:
-        total.update(counts[building.pk])
-        rows.append(
-            {"building": building, "units": sum(counts[building.pk].values()), "legend": _legend(counts[building.pk])}
-        )
+    for building in project_buildings(project):
+        total.update(building.status_counts)
+        rows.append({"building": building, "units": building.unit_count, "legend": _legend(building.status_counts)})
     context = {
         "project": project,
         "rows": rows,
@@ -161,7 +152,7 @@ def project_detail(request, pk: int):
 @login_required
 @permission_required(MANAGE, raise_exception=True)
 def building_create(request, pk: int):
-    project = _visible_project(request, pk)
+    project = managed_project(request, pk)
     form = BuildingForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -240,7 +231,7 @@ def board_grid(building: Building, units: list[Listing], selected: str = "") -> 
 
 @login_required
 def building_board(request, pk: int):
-    building = get_visible_or_404(Building.objects.select_related("project"), request.user, pk=pk)
+    building = get_scoped_or_404(Building.objects.select_related("project"), request.user, pk=pk)
     if not request.user.has_perm(VIEW):
         raise PermissionDenied
     filters = BoardFilterForm(request.GET or None)
@@ -260,13 +251,3 @@ def building_board(request, pk: int):
         "siblings": siblings,
     }
     return render(request, "listings/board/building_board.html", context)
-
-
-urlpatterns = [
-    path("projects/", project_list, name="project-list"),
-    path("projects/new/", project_create, name="project-create"),
-    path("projects/<int:pk>/", project_detail, name="project-detail"),
-    path("projects/<int:pk>/edit/", project_edit, name="project-edit"),
-    path("projects/<int:pk>/buildings/new/", building_create, name="building-create"),
-    path("buildings/<int:pk>/board/", building_board, name="building-board"),
-]

@@ -8,19 +8,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import FileResponse
 from django.shortcuts import redirect, render
-from django.urls import path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
-from anju.org.views._common import posted
+from anju.core.http import posted
 
 from ..choices import Decoration, ListingStatus, Orientation
-from ..forms_projects import PriceImportForm
+from ..forms.projects import PriceImportForm
 from ..models import Listing
 from ..services import imports as services
-from .board import _visible_project
+from ._common import managed_project
 
 IMPORT = "listings.import_price_list"
 TEMPLATE_ROW_LIMIT = services.MAX_ROWS
@@ -29,7 +28,7 @@ TEMPLATE_ROW_LIMIT = services.MAX_ROWS
 @login_required
 @permission_required(IMPORT, raise_exception=True)
 def price_import(request, pk: int):
-    project = _visible_project(request, pk)
+    project = managed_project(request, pk)
     form = PriceImportForm(posted(request), request.FILES or None)
     row_errors = []
     if request.method == "POST" and form.is_valid():
@@ -73,7 +72,7 @@ def price_template(request, pk: int):
     from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.datavalidation import DataValidation
 
-    project = _visible_project(request, pk)
+    project = managed_project(request, pk)
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = _("Price list")
@@ -125,9 +124,3 @@ def price_template(request, pk: int):
     return FileResponse(
         spool, as_attachment=True, filename=f"{project.name}-price-list-{stamp}.xlsx", content_type=services.XLSX_TYPE
     )
-
-
-urlpatterns = [
-    path("projects/<int:pk>/import/", price_import, name="price-import"),
-    path("projects/<int:pk>/import/template.xlsx", price_template, name="price-template"),
-]

@@ -14,15 +14,14 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
-from django.urls import path
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
-from anju.core.scoping import get_visible_or_404
+from anju.core.scoping import get_scoped_or_404, in_scope
 
 from ..choices import ACTIVE_STATUSES, PhotoKind
-from ..matching import customers_for_listing
 from ..models import Listing, ListingChange, ListingVerification
+from ..selectors.matching import customers_for_listing
 from ..services.listings import DECIMALS, verify_due_before
 
 CHANGE = "listings.change_listing"
@@ -136,13 +135,13 @@ def matching_customers(listing: Listing, user) -> tuple[bool, list]:
 
 @login_required
 def listing_detail(request, pk: int):
-    listing = get_visible_or_404(
+    listing = get_scoped_or_404(
         Listing.objects.select_related("collector", "last_verified_by", "project", "building", "branch", "team"),
         request.user,
         pk=pk,
     )
     photos = list(listing.photos.all())
-    can_manage = request.user.has_perm(CHANGE) and listing.is_managed_by(request.user)
+    can_manage = request.user.has_perm(CHANGE) and in_scope(request.user, listing, "manage")
     history, history_truncated = history_for(listing)
     show_matching, matches = matching_customers(listing, request.user)
     context = {
@@ -150,6 +149,7 @@ def listing_detail(request, pk: int):
         "gallery": [photo for photo in photos if photo.kind == PhotoKind.PHOTO],
         "floor_plans": [photo for photo in photos if photo.kind == PhotoKind.FLOOR_PLAN],
         "can_manage": can_manage,
+        "can_reveal_contact": can_manage and request.user.has_perm("listings.reveal_listing_contact"),
         "stale": listing.status in ACTIVE_STATUSES and listing.last_verified_at < verify_due_before(listing.branch_id),
         "history": history,
         "history_truncated": history_truncated,
@@ -163,8 +163,3 @@ def listing_detail(request, pk: int):
         ],
     }
     return render(request, "listings/listing_detail.html", context)
-
-
-urlpatterns = [
-    path("<int:pk>/", listing_detail, name="listing-detail"),
-]

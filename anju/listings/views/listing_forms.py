@@ -1,7 +1,7 @@
 """Collecting and editing listings: the forms, status changes, contact reveal, photos and their files.
 
 Every page loads the listing through ``visible_to`` (no role: 404); changing it needs the listing in
-the user's ``managed_by`` scope (403 otherwise). Writes go through the services only; a refused
+the user's ``manage`` reach (403 otherwise). Writes go through the services only; a refused
 operation is shown on the form, field by field.
 """
 
@@ -12,18 +12,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
-from anju.core.scoping import get_visible_or_404
-from anju.org.views._common import posted
+from anju.core.http import posted
+from anju.core.scoping import get_scoped_or_404, in_scope
 
 from ..choices import ListingKind, PhotoKind
-from ..forms import ListingEditForm, ListingForm, PhotoDeleteForm, PhotoMoveForm, PhotoUploadForm, StatusForm
+from ..forms.listings import ListingEditForm, ListingForm, PhotoDeleteForm, PhotoMoveForm, PhotoUploadForm, StatusForm
 from ..models import Listing, ListingPhoto
 from ..services import listings as services
 from ..services import photos as photo_services
@@ -87,7 +87,7 @@ def _announce_matching_customers(request, listing) -> None:
     """After a re-price, point the agent at the customers in their scope whom the new price now suits."""
     if not request.user.has_perm("customers.view_customer"):
         return
-    from anju.listings.matching import customers_for_listing
+    from anju.listings.selectors.matching import customers_for_listing
 
     found = len(customers_for_listing(listing, request.user, limit=50))
     if found:
@@ -132,10 +132,18 @@ def listing_reveal(request, pk: int):
     Refusals come back with status 200 to HTMX (which does not swap 4xx bodies) and with their own
     status otherwise.
     """
-    listing = get_visible_or_404(Listing.objects.all(), request.user, pk=pk)
+    listing = get_scoped_or_404(Listing.objects.all(), request.user, pk=pk)
     reason = (request.POST.get("reason") or "").strip()[:200]
-    can_manage = listing.is_managed_by(request.user)
-    context = {"listing": listing, "masked": listing.contact_phone_masked, "reason": reason, "can_manage": can_manage}
+    # The parameters of includes/reveal.html, as listings/partials/_detail_people.html passes them.
+    context = {
+        "url": reverse("listings:listing-reveal", args=[listing.pk]),
+        "target_id": "listing-contact",
+        "field": "contact",
+        "masked": listing.contact_phone_masked,
+        "can_reveal": in_scope(request.user, listing, "manage"),  # the permission is required above
+        "placeholder": _("Why you need it, e.g. booking a viewing"),
+        "reason": reason,
+    }
     status = 200
     try:
         context["value"] = services.listing_reveal_contact(actor=request.user, listing=listing, reason=reason)
@@ -143,7 +151,7 @@ def listing_reveal(request, pk: int):
         context["error"], status = str(exc.message), exc.status
     if request.htmx:
         status = 200
-    response = render(request, "listings/partials/_detail_contact.html", context, status=status)
+    response = render(request, "includes/reveal.html", context, status=status)
     response["Cache-Control"] = "no-store"
     return response
 
@@ -251,13 +259,3 @@ def photo_file(request, pk: int, variant: str):
     response = FileResponse(handle, content_type=photo_services.content_type(field.name))
     response["Cache-Control"] = "private, max-age=86400"
     return response
-
-
-urlpatterns = [
-    path("new/", listing_create, name="listing-create"),
-    path("<int:pk>/edit/", listing_edit, name="listing-edit"),
-    path("<int:pk>/status/", listing_status, name="listing-status"),
-    path("<int:pk>/photos/", listing_photos, name="listing-photos"),
-    path("<int:pk>/reveal/", listing_reveal, name="listing-reveal"),
-    path("photos/<int:pk>/<str:variant>/", photo_file, name="photo-file"),
-]

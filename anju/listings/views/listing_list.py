@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import render
-from django.urls import path, reverse
-from django.utils import timezone
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from anju.core import audit
-from anju.core.exports import xlsx_response
-from anju.org.views._common import csv_response, page_of, wants_partial
+from anju.core.exports import export_file
+from anju.core.http import page_of, wants_partial
 
-from ..forms_list import ListingFilterForm
+from ..forms.lists import ListingFilterForm
 from ..models import Project
-from ..selectors import listing_list_for, mark_stale
+from ..selectors.listings import listing_list_for, mark_stale
 
 VIEW = "listings.view_listing"
 EXPORT = "listings.export_listing"
@@ -70,15 +67,6 @@ def _export_header() -> list[str]:
     ]
 
 
-def _local(value: dt.datetime | None) -> dt.datetime | None:
-    """Shown in Asia/Shanghai; spreadsheets have no time zones, so the value is made naive."""
-    return timezone.localtime(value).replace(tzinfo=None, microsecond=0) if value else None
-
-
-def _csv_value(value):
-    return value.strftime("%Y-%m-%d %H:%M") if isinstance(value, dt.datetime) else value
-
-
 def _export_rows(listings) -> Iterator[list]:
     """One row per listing; the owner's phone is always masked (revealing is one listing at a time)."""
     for listing in listings.iterator(chunk_size=500):
@@ -105,8 +93,8 @@ def _export_rows(listings) -> Iterator[list]:
             listing.contact_phone_masked,
             str(listing.collector),
             str(listing.branch),
-            _local(listing.last_verified_at),
-            _local(listing.updated_at),
+            listing.last_verified_at,
+            listing.updated_at,
         ]
 
 
@@ -124,20 +112,14 @@ def listing_export(request):
         .defer("search_text", "facility_notes", "collector__phone", "collector__password")
     )
     recorded = {key: value for key, value in filters.items() if value not in (None, "", False) and key != "sort"}
-    audit.record(
+    return export_file(
         actor=request.user,
         action="listings.listing.exported",
-        after={"format": file_format, "filters": recorded, "rows": listings.count()},
+        queryset=listings,
+        header=_export_header(),
+        rows=_export_rows,
+        name="listings",
+        sheet_title=_("Listings"),
+        filters=recorded,
+        file_format=file_format,
     )
-    header = _export_header()
-    if file_format == "xlsx":
-        return xlsx_response(
-            header, sheet_title=_("Listings"), filename_stem="anju-listings", rows=_export_rows(listings)
-        )
-    return csv_response("listings", header, ([_csv_value(value) for value in row] for row in _export_rows(listings)))
-
-
-urlpatterns = [
-    path("", listing_list, name="listing-list"),
-    path("export/", listing_export, name="listing-export"),
-]

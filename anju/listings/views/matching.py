@@ -6,31 +6,28 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from anju.core.errors import ApplicationError
-from anju.core.models import AuditEvent
-from anju.core.scoping import get_visible_or_404
+from anju.core.http import wants_partial
+from anju.core.scoping import get_scoped_or_404
 from anju.customers.choices import Channel
 from anju.customers.models import Customer
-from anju.org.views._common import wants_partial
 
 from ..choices import Orientation
-from ..matching import Wanted, listings_for_customer, plain_number
 from ..models import Listing
+from ..selectors.matching import Wanted, listings_for_customer, plain_number, recommended_at
 from ..services.recommendations import listing_recommend
 
 VIEW_CUSTOMER = "customers.view_customer"
 CHANGE_CUSTOMER = "customers.change_customer"
 VIEW_LISTING = "listings.view_listing"
-RECOMMENDED = "listings.listing.recommended"
 ON_CUSTOMER_PAGE = 10
 ON_FULL_PAGE = 20
-RECOMMENDATIONS_LOOKED_AT = 200  # the customer's most recent recommendations consulted for the ✓ marks
 
 
 def key_facts(listing: Listing) -> list[str]:
@@ -46,21 +43,6 @@ def key_facts(listing: Listing) -> list[str]:
     if listing.orientation in Orientation.values:
         facts.append(str(Orientation(listing.orientation).label))
     return facts
-
-
-def recommended_at(customer: Customer) -> dict[int, object]:
-    """When each listing was last recommended to the customer (from the audit trail; one query)."""
-    events = (
-        AuditEvent.objects.filter(target_type="customers.customer", target_id=str(customer.pk), action=RECOMMENDED)
-        .order_by("-seq")
-        .values_list("after", "occurred_at")[:RECOMMENDATIONS_LOOKED_AT]
-    )
-    found: dict[int, object] = {}
-    for after, occurred_at in events:
-        listing_id = (after or {}).get("listing")
-        if isinstance(listing_id, int):
-            found.setdefault(listing_id, occurred_at)
-    return found
 
 
 def _blocker(customer: Customer) -> str:
@@ -81,7 +63,7 @@ def _channels():
 @require_GET
 def customer_matches(request, pk: int):
     """The ranked listings for a customer: an HTMX section of the customer page, or a page of its own."""
-    customer = get_visible_or_404(
+    customer = get_scoped_or_404(
         Customer.objects.select_related("needs").defer("phone", "id_number"), request.user, pk=pk
     )
     partial = wants_partial(request)
@@ -90,8 +72,10 @@ def customer_matches(request, pk: int):
     matches = [] if blocker else listings_for_customer(customer, request.user, limit=limit)
     can_recommend = request.user.has_perm(CHANGE_CUSTOMER)
     done = recommended_at(customer) if matches and can_recommend else {}
-    rows = [{"match": match, "facts": key_facts(match.listing), "recommended_at": done.get(match.listing.pk)}
-            for match in matches]  # fmt: skip
+    rows = [
+        {"match": match, "facts": key_facts(match.listing), "recommended_at": done.get(match.listing.pk)}
+        for match in matches
+    ]
     context = {
         "customer": customer,
         "rows": rows,
@@ -114,8 +98,8 @@ def customer_matches(request, pk: int):
 @require_POST
 def recommend(request, pk: int, listing_id: int):
     """Record that a listing was recommended to the customer (HTMX: the button becomes "Recommended ✓")."""
-    customer = get_visible_or_404(Customer.objects.defer("phone", "id_number"), request.user, pk=pk)
-    listing = get_visible_or_404(Listing.objects.defer("contact_phone"), request.user, pk=listing_id)
+    customer = get_scoped_or_404(Customer.objects.defer("phone", "id_number"), request.user, pk=pk)
+    listing = get_scoped_or_404(Listing.objects.defer("contact_phone"), request.user, pk=listing_id)
     channel = request.POST.get("channel") or Channel.FACE_TO_FACE
     context = {"customer": customer, "listing": listing, "channels": _channels()}
     try:
@@ -136,9 +120,3 @@ def recommend(request, pk: int, listing_id: int):
         context["just_recommended"] = True
     # HTMX swaps only 2xx bodies: a refusal is shown in place of the button with status 200.
     return render(request, "listings/matching/_recommend.html", context)
-
-
-urlpatterns = [
-    path("match/customer/<int:pk>/", customer_matches, name="customer-matches"),
-    path("match/customer/<int:pk>/recommend/<int:listing_id>/", recommend, name="recommend"),
-]

@@ -11,16 +11,16 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import F
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
-from anju.org.views._common import page_of, posted, wants_partial
+from anju.core.http import page_of, posted, wants_partial
 
-from ..forms_resources import ResourceFilterForm, ResourceUploadForm
+from ..forms.resources import ResourceFilterForm, ResourceUploadForm
 from ..models import Resource
 from ..services import resources as services
 
@@ -100,11 +100,3 @@ def resource_retire(request, pk: int):
     else:
         messages.success(request, _("“%(title)s” was retired from the library.") % {"title": resource.title})
     return redirect(reverse("listings:resource-list"))
-
-
-urlpatterns = [
-    path("resources/", resource_list, name="resource-list"),
-    path("resources/new/", resource_upload, name="resource-upload"),
-    path("resources/<int:pk>/download/", resource_download, name="resource-download"),
-    path("resources/<int:pk>/retire/", resource_retire, name="resource-retire"),
-]

@@ -9,19 +9,19 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from anju.core.errors import ApplicationError, PermissionDeniedError
 from anju.core.forms import apply_error
-from anju.core.scoping import Scope, get_visible_or_404, scope_of
+from anju.core.http import page_of, posted, wants_partial
+from anju.core.scoping import Scope, get_scoped_or_404, scope_of
 from anju.org.models import Branch
-from anju.org.views._common import page_of, posted, wants_partial
 
 from ..choices import ACTIVE_STATUSES, ListingStatus
-from ..forms_stale import BranchListingSettingsForm, ReverifyConfirmForm, ReverifyUpdateForm
+from ..forms.stale import BranchListingSettingsForm, ReverifyConfirmForm, ReverifyUpdateForm
 from ..models import BranchListingSettings, Listing, ListingVerification
 from ..services import stale as stale_services
 from ..services.listings import listing_reverify as reverify_service
@@ -84,7 +84,7 @@ def stale_queue(request):
     tabs = _tabs(user)
     tab = request.GET.get("tab")
     tab = tab if tab in tabs else tabs[-1]
-    managed = stale_services.stale_listings(Listing.objects.managed_by(user), rule=rule)
+    managed = stale_services.stale_listings(Listing.objects.restrict(user, "manage"), rule=rule)
     rows = managed.filter(_tab_condition(user, tab))
     collector_id = request.GET.get("collector", "")
     collector_filter = int(collector_id) if collector_id.isdigit() else None
@@ -179,7 +179,7 @@ def listing_settings(request, branch_id: int):
     user = request.user
     if not any(user.has_perm(name) for name in stale_services.SETTINGS_PERMISSIONS):
         raise PermissionDenied
-    branch = get_visible_or_404(Branch.objects.all(), user, pk=branch_id)
+    branch = get_scoped_or_404(Branch.objects.all(), user, pk=branch_id)
     current = branch_settings_days(branch)
     form = BranchListingSettingsForm(posted(request), initial={"verify_every_days": current})
     if request.method == "POST" and form.is_valid():
@@ -209,10 +209,3 @@ def listing_settings(request, branch_id: int):
 def branch_settings_days(branch: Branch) -> int:
     found = BranchListingSettings.objects.filter(branch=branch).values_list("verify_every_days", flat=True).first()
     return found or stale_services.DEFAULT_DAYS
-
-
-urlpatterns = [
-    path("<int:pk>/reverify/", listing_reverify, name="listing-reverify"),
-    path("stale/", stale_queue, name="stale-queue"),
-    path("settings/<int:branch_id>/", listing_settings, name="listing-settings"),
-]

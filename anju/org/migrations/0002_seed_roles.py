@@ -47,7 +47,6 @@ ROLES = [
             "org.manage_users",
             "org.manage_roles",
             "org.unlock_login",
-            "org.reveal_phone",
             "core.browse_audit",
         ],
     ),

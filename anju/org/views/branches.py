@@ -11,13 +11,14 @@ from django.utils.translation import gettext as _
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
-from anju.core.scoping import get_visible_or_404
+from anju.core.http import posted
+from anju.core.scoping import get_scoped_or_404
 
-from .. import selectors, services
+from .. import selectors
 from ..choices import UserStatus
 from ..forms import BranchForm
 from ..models import Branch, Company, Team, User
-from ._common import posted
+from ..services import branches as services
 
 VIEW = "org.view_branch"
 MANAGE = services.MANAGE_USERS
@@ -84,7 +85,7 @@ def branch_create(request):
 @login_required
 @permission_required(MANAGE, raise_exception=True)
 def branch_edit(request, pk: int):
-    branch = get_visible_or_404(Branch.objects.select_related("parent"), request.user, pk=pk)
+    branch = get_scoped_or_404(Branch.objects.select_related("parent"), request.user, pk=pk)
     form = BranchForm(posted(request), viewer=request.user, branch=branch)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

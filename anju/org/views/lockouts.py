@@ -14,10 +14,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from anju.core.errors import ApplicationError
+from anju.core.http import page_of
 
-from .. import auth_services
 from ..forms import LockoutFilterForm, LockoutUnlockForm
-from ._common import page_of
+from ..services import auth as auth_services
 
 UNLOCK = "org.unlock_login"
 

@@ -10,12 +10,12 @@ from django.utils.translation import gettext as _
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
+from anju.core.http import posted
 
-from .. import services
 from ..choices import UserStatus
 from ..forms import RoleForm, anju_permissions
 from ..models import Role, User
-from ._common import posted
+from ..services import roles as services
 
 MANAGE = services.MANAGE_ROLES
 

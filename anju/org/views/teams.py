@@ -9,16 +9,17 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from anju.core import audit
 from anju.core.errors import ApplicationError
+from anju.core.exports import export_file
 from anju.core.forms import apply_error
-from anju.core.scoping import get_visible_or_404
+from anju.core.http import page_of, posted, wants_partial
+from anju.core.scoping import get_scoped_or_404
 
-from .. import selectors, services
+from .. import selectors
 from ..choices import UserStatus
 from ..forms import TeamFilterForm, TeamForm
 from ..models import Team, User
-from ._common import csv_response, page_of, posted, wants_partial
+from ..services import teams as services
 
 VIEW = "org.view_team"
 MANAGE = services.MANAGE_USERS
@@ -31,7 +32,7 @@ def _teams(request, form: TeamFilterForm):
 
 
 def _in_scope(request, pk: int) -> Team:
-    return get_visible_or_404(Team.objects.select_related("branch", "lead"), request.user, pk=pk)
+    return get_scoped_or_404(Team.objects.select_related("branch", "lead"), request.user, pk=pk)
 
 
 @login_required
@@ -49,11 +50,6 @@ def team_export(request):
     form = TeamFilterForm(request.GET or None, viewer=request.user)
     teams = _teams(request, form)
     filters = form.selector_filters()
-    audit.record(
-        actor=request.user,
-        action="org.team.exported",
-        after={"filters": {key: value for key, value in filters.items() if value}, "rows": teams.count()},
-    )
     header = [
         _("Team"),
         _("Branch"),
@@ -63,7 +59,7 @@ def team_export(request):
         pgettext("in use", "Active"),
     ]
 
-    def rows():
+    def rows(teams):
         for team in teams.iterator(chunk_size=500):
             yield [
                 team.name,
@@ -74,7 +70,15 @@ def team_export(request):
                 _("Yes") if team.is_active else _("No"),
             ]
 
-    return csv_response("teams", header, rows())
+    return export_file(
+        actor=request.user,
+        action="org.team.exported",
+        queryset=teams,
+        header=header,
+        rows=rows,
+        name="teams",
+        filters={key: value for key, value in filters.items() if value},
+    )
 
 
 @login_required

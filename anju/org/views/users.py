@@ -13,17 +13,19 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from anju.core import audit
 from anju.core.errors import ApplicationError
+from anju.core.exports import export_file
 from anju.core.forms import BootstrapFormMixin, apply_error
+from anju.core.http import page_of, posted, wants_partial
 from anju.core.models import AuditEvent
-from anju.core.scoping import get_visible_or_404
+from anju.core.scoping import get_scoped_or_404
 
-from .. import selectors, services, two_factor
+from .. import selectors
 from ..choices import USER_STATUS_TRANSITIONS, UserStatus
 from ..forms import UserCreateForm, UserEditForm, UserFilterForm, UserPasswordForm, UserRolesForm, UserStatusForm
 from ..models import ApiToken, User, UserSession
-from ._common import csv_response, page_of, posted, wants_partial
+from ..services import two_factor
+from ..services import users as services
 
 VIEW = "org.view_user"
 MANAGE = services.MANAGE_USERS
@@ -65,7 +67,7 @@ STATUS_ACTIONS = [
 
 
 def _in_scope(request, pk: int) -> User:
-    return get_visible_or_404(User.objects.select_related("branch", "team"), request.user, pk=pk)
+    return get_scoped_or_404(User.objects.select_related("branch", "team"), request.user, pk=pk)
 
 
 @login_required
@@ -83,11 +85,6 @@ def user_export(request):
     form = UserFilterForm(request.GET or None, viewer=request.user)
     filters = form.selector_filters()
     users = selectors.user_list_for(request.user, **filters)
-    audit.record(
-        actor=request.user,
-        action="org.user.exported",
-        after={"filters": {key: value for key, value in filters.items() if value}, "rows": users.count()},
-    )
     header = [
         _("Username"),
         _("Display name"),
@@ -103,7 +100,7 @@ def user_export(request):
         _("Last login"),
     ]
 
-    def rows():
+    def rows(users):
         for user in users.iterator(chunk_size=500):
             yield [
                 user.username,
@@ -120,7 +117,15 @@ def user_export(request):
                 timezone.localtime(user.last_login).strftime("%Y-%m-%d %H:%M") if user.last_login else "",
             ]
 
-    return csv_response("users", header, rows())
+    return export_file(
+        actor=request.user,
+        action="org.user.exported",
+        queryset=users,
+        header=header,
+        rows=rows,
+        name="users",
+        filters={key: value for key, value in filters.items() if value},
+    )
 
 
 @login_required

@@ -119,8 +119,9 @@ class Command(BaseCommand):
             _signal_group(child, signal.SIGKILL)
 
     def _announce(self, host: str, port: int) -> None:
-        from anju.org.models import User
+        from django.contrib.auth import get_user_model
 
+        User = get_user_model()
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
         out = self.stdout
         out.write("")

@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from anju.core.context import use_context
 from anju.core.errors import ApplicationError
-from anju.org import two_factor
 from anju.org.models import User
+from anju.org.services import two_factor
 
 
 class Command(BaseCommand):

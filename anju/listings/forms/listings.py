@@ -5,41 +5,85 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from anju.core.forms import BootstrapFormMixin
-from anju.customers.forms import split_list
+from anju.core.forms import BootstrapFormMixin, field_label, split_list
 
-from .choices import STATUS_TRANSITIONS, CertificateStatus, Decoration, ListingStatus, Orientation, PhotoKind, RightType
-from .models import Listing
-from .services.listings import EDITABLE
+from ..choices import (
+    STATUS_TRANSITIONS,
+    CertificateStatus,
+    Decoration,
+    ListingStatus,
+    Orientation,
+    PhotoKind,
+    RightType,
+)
+from ..models import Listing
+from ..services.listings import EDITABLE
 
 CENT = Decimal("0.01")
 
 # The form's sections, in order: (key, title, icon, fields). Every EDITABLE field is in exactly one.
 SECTIONS: list[tuple[str, object, str, list[str]]] = [
-    ("location", _("Location"), "geo-alt", [
-        "title", "city", "district", "community", "address", "building_no", "unit_no", "room_no", "floor",
-        "total_floors",
-    ]),
-    ("layout", _("Size and layout"), "rulers", [
-        "built_area", "usable_area", "rooms", "halls", "baths", "orientation", "decoration",
-    ]),
-    ("rights", _("Property rights"), "file-earmark-text", [
-        "right_type", "right_term_years", "certificate_status", "mortgaged", "seized",
-    ]),
-    ("facilities", _("Facilities"), "signpost-2", [
-        "near_school", "school_names", "near_transit", "near_hospital", "near_commerce", "facility_notes",
-    ]),
+    (
+        "location",
+        _("Location"),
+        "geo-alt",
+        [
+            "title",
+            "city",
+            "district",
+            "community",
+            "address",
+            "building_no",
+            "unit_no",
+            "room_no",
+            "floor",
+            "total_floors",
+        ],
+    ),
+    (
+        "layout",
+        _("Size and layout"),
+        "rulers",
+        [
+            "built_area",
+            "usable_area",
+            "rooms",
+            "halls",
+            "baths",
+            "orientation",
+            "decoration",
+        ],
+    ),
+    (
+        "rights",
+        _("Property rights"),
+        "file-earmark-text",
+        [
+            "right_type",
+            "right_term_years",
+            "certificate_status",
+            "mortgaged",
+            "seized",
+        ],
+    ),
+    (
+        "facilities",
+        _("Facilities"),
+        "signpost-2",
+        [
+            "near_school",
+            "school_names",
+            "near_transit",
+            "near_hospital",
+            "near_commerce",
+            "facility_notes",
+        ],
+    ),
     ("price", _("Price"), "cash-coin", ["total_price", "tags"]),
     ("contact", _("Owner / developer contact"), "telephone", ["contact_name", "contact_phone"]),
-]  # fmt: skip
-
-
-def _label(name: str):
-    """The model field's verbose name, so forms, history and models share one translation."""
-    return capfirst(Listing._meta.get_field(name).verbose_name)
+]
 
 
 def _decimal_input(**attrs) -> forms.TextInput:
@@ -59,23 +103,27 @@ def _tel_input(**attrs) -> forms.TextInput:
 def _decimal(name: str, *, required: bool = True, max_digits: int = 8) -> forms.DecimalField:
     # Business rules (area > 0, usable ≤ built …) are the service's: its messages land on the field.
     return forms.DecimalField(
-        label=_label(name), required=required, max_digits=max_digits, decimal_places=2, widget=_decimal_input()
+        label=field_label(Listing, name),
+        required=required,
+        max_digits=max_digits,
+        decimal_places=2,
+        widget=_decimal_input(),
     )
 
 
 def _integer(name: str, *, required: bool = True, **attrs) -> forms.IntegerField:
-    return forms.IntegerField(label=_label(name), required=required, widget=_number_input(**attrs))
+    return forms.IntegerField(label=field_label(Listing, name), required=required, widget=_number_input(**attrs))
 
 
 def _char(name: str, *, required: bool = True, **attrs) -> forms.CharField:
     max_length = Listing._meta.get_field(name).max_length
     return forms.CharField(
-        label=_label(name), required=required, max_length=max_length, widget=forms.TextInput(attrs=attrs)
+        label=field_label(Listing, name), required=required, max_length=max_length, widget=forms.TextInput(attrs=attrs)
     )
 
 
 def _flag(name: str) -> forms.BooleanField:
-    return forms.BooleanField(label=_label(name), required=False)
+    return forms.BooleanField(label=field_label(Listing, name), required=False)
 
 
 class ListingForm(BootstrapFormMixin, forms.Form):
@@ -91,7 +139,7 @@ class ListingForm(BootstrapFormMixin, forms.Form):
     room_no = _char("room_no", required=False)
     # A floor may be negative (basements): no digits-only keypad pattern here.
     floor = forms.IntegerField(
-        label=_label("floor"),
+        label=field_label(Listing, "floor"),
         widget=forms.NumberInput(attrs={"step": 1}),
         help_text=_("1 is the ground floor; negative numbers are basements."),
     )
@@ -101,11 +149,15 @@ class ListingForm(BootstrapFormMixin, forms.Form):
     rooms = _integer("rooms")
     halls = _integer("halls", required=False)
     baths = _integer("baths", required=False)
-    orientation = forms.ChoiceField(label=_label("orientation"), choices=Orientation.choices)
-    decoration = forms.ChoiceField(label=_label("decoration"), choices=Decoration.choices)
-    right_type = forms.ChoiceField(label=_label("right_type"), choices=RightType.choices, initial=RightType.COMMODITY)
+    orientation = forms.ChoiceField(label=field_label(Listing, "orientation"), choices=Orientation.choices)
+    decoration = forms.ChoiceField(label=field_label(Listing, "decoration"), choices=Decoration.choices)
+    right_type = forms.ChoiceField(
+        label=field_label(Listing, "right_type"), choices=RightType.choices, initial=RightType.COMMODITY
+    )
     right_term_years = _integer("right_term_years", required=False)
-    certificate_status = forms.ChoiceField(label=_label("certificate_status"), choices=CertificateStatus.choices)
+    certificate_status = forms.ChoiceField(
+        label=field_label(Listing, "certificate_status"), choices=CertificateStatus.choices
+    )
     mortgaged = _flag("mortgaged")
     seized = _flag("seized")
     near_school = _flag("near_school")
@@ -114,15 +166,21 @@ class ListingForm(BootstrapFormMixin, forms.Form):
     near_hospital = _flag("near_hospital")
     near_commerce = _flag("near_commerce")
     facility_notes = forms.CharField(
-        label=_label("facility_notes"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=field_label(Listing, "facility_notes"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     total_price = _decimal("total_price", max_digits=10)
     tags = forms.CharField(
-        label=_label("tags"), required=False, max_length=300, help_text=_("Separate tags with commas, e.g. 学区, 地铁.")
+        label=field_label(Listing, "tags"),
+        required=False,
+        max_length=300,
+        help_text=_("Separate tags with commas, e.g. 学区, 地铁."),
     )
     contact_name = _char("contact_name", required=False)
     contact_phone = forms.CharField(
-        label=_label("contact_phone"), required=False, max_length=20, widget=_tel_input(placeholder="13812345678")
+        label=field_label(Listing, "contact_phone"),
+        required=False,
+        max_length=20,
+        widget=_tel_input(placeholder="13812345678"),
     )
 
     # Model defaults fill what a phone user leaves empty.

@@ -15,7 +15,7 @@ from anju.core import audit
 from anju.core.errors import ValidationFailed
 from anju.core.permissions import require
 
-from .models import ApiToken, User
+from ..models import ApiToken, User
 
 TOKEN_PREFIX = "anju_"  # noqa: S105 (a public marker, not a secret)
 # Writing last_used_at on every call would turn each read into a write; once a minute is enough.

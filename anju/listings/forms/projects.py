@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 from django import forms
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from anju.core.forms import BootstrapFormMixin
+from anju.core.forms import BootstrapFormMixin, field_label
 
-from .choices import Decoration, ListingStatus, Orientation
-from .models import Building, Listing, Project
-from .services.projects import PROJECT_FIELDS
-
-
-def _label(model, name: str):
-    return capfirst(model._meta.get_field(name).verbose_name)
+from ..choices import Decoration, ListingStatus, Orientation
+from ..models import Building, Listing, Project
+from ..services.projects import PROJECT_FIELDS
 
 
 def _decimal_field(label, *, required: bool = True, help_text="") -> forms.DecimalField:
@@ -30,14 +25,14 @@ def _decimal_field(label, *, required: bool = True, help_text="") -> forms.Decim
 
 
 class ProjectForm(BootstrapFormMixin, forms.Form):
-    name = forms.CharField(label=_label(Project, "name"), max_length=100)
-    city = forms.CharField(label=_label(Project, "city"), max_length=30)
-    district = forms.CharField(label=_label(Project, "district"), max_length=30)
-    address = forms.CharField(label=_label(Project, "address"), max_length=200)
-    developer = forms.CharField(label=_label(Project, "developer"), max_length=100, required=False)
-    branch = forms.ModelChoiceField(label=_label(Project, "branch"), queryset=None)
+    name = forms.CharField(label=field_label(Project, "name"), max_length=100)
+    city = forms.CharField(label=field_label(Project, "city"), max_length=30)
+    district = forms.CharField(label=field_label(Project, "district"), max_length=30)
+    address = forms.CharField(label=field_label(Project, "address"), max_length=200)
+    developer = forms.CharField(label=field_label(Project, "developer"), max_length=100, required=False)
+    branch = forms.ModelChoiceField(label=field_label(Project, "branch"), queryset=None)
     description = forms.CharField(
-        label=_label(Project, "description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+        label=field_label(Project, "description"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
 
     def __init__(self, *args, viewer, project: Project | None = None, **kwargs):
@@ -57,19 +52,19 @@ class ProjectForm(BootstrapFormMixin, forms.Form):
 class BuildingForm(BootstrapFormMixin, forms.Form):
     """A building and the defaults every generated unit starts with (prices are refined by the import)."""
 
-    name = forms.CharField(label=_label(Building, "name"), max_length=30, help_text=_("For example 3幢 or 3号楼."))
-    floors = forms.IntegerField(label=_label(Building, "floors"), min_value=1, max_value=200)
-    units_per_floor = forms.IntegerField(label=_label(Building, "units_per_floor"), min_value=1, max_value=30)
-    built_area = _decimal_field(_label(Listing, "built_area"))
-    usable_area = _decimal_field(_label(Listing, "usable_area"), required=False)
-    rooms = forms.IntegerField(label=_label(Listing, "rooms"), min_value=0, max_value=20, initial=3)
-    halls = forms.IntegerField(label=_label(Listing, "halls"), min_value=0, max_value=10, initial=2)
-    baths = forms.IntegerField(label=_label(Listing, "baths"), min_value=0, max_value=10, initial=1)
+    name = forms.CharField(label=field_label(Building, "name"), max_length=30, help_text=_("For example 3幢 or 3号楼."))
+    floors = forms.IntegerField(label=field_label(Building, "floors"), min_value=1, max_value=200)
+    units_per_floor = forms.IntegerField(label=field_label(Building, "units_per_floor"), min_value=1, max_value=30)
+    built_area = _decimal_field(field_label(Listing, "built_area"))
+    usable_area = _decimal_field(field_label(Listing, "usable_area"), required=False)
+    rooms = forms.IntegerField(label=field_label(Listing, "rooms"), min_value=0, max_value=20, initial=3)
+    halls = forms.IntegerField(label=field_label(Listing, "halls"), min_value=0, max_value=10, initial=2)
+    baths = forms.IntegerField(label=field_label(Listing, "baths"), min_value=0, max_value=10, initial=1)
     orientation = forms.ChoiceField(
-        label=_label(Listing, "orientation"), choices=Orientation.choices, initial=Orientation.SOUTH
+        label=field_label(Listing, "orientation"), choices=Orientation.choices, initial=Orientation.SOUTH
     )
     decoration = forms.ChoiceField(
-        label=_label(Listing, "decoration"), choices=Decoration.choices, initial=Decoration.SHELL
+        label=field_label(Listing, "decoration"), choices=Decoration.choices, initial=Decoration.SHELL
     )
     base_price = _decimal_field(
         _("Base price per unit (10k CNY)"), help_text=_("Every unit starts at this price; import the price list after.")

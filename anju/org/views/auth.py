@@ -17,9 +17,10 @@ from django.views.decorators.http import require_POST
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
 
-from . import auth_services, services
-from .models import ApiToken
-from .signals import remember_session
+from ..models import ApiToken
+from ..services import auth as auth_services
+from ..services import users
+from ..signals import remember_session
 
 
 class LoginForm(AuthenticationForm):
@@ -91,7 +92,7 @@ def password_change(request):
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user = services.password_change(
+            user = users.password_change(
                 user=request.user,
                 old_password=form.cleaned_data["old_password"],
                 new_password=form.cleaned_data["new_password"],

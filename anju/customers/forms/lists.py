@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from django import forms
 from django.db.models import Exists, OuterRef
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from anju.core.forms import BootstrapFormMixin
+from anju.core.forms import BootstrapFormMixin, field_label
 from anju.core.scoping import Scope, scope_of
 from anju.org.forms import TeamChoiceField, visible_teams
 from anju.org.models import Role, User
 
-from .choices import Source, Stage, ValueTier
-from .models import Customer, Tag
-from .selectors import CUSTOMER_SORT_CHOICES, DEFAULT_SORT
-
-
-def _label(name: str):
-    return capfirst(Customer._meta.get_field(name).verbose_name)
+from ..choices import Source, Stage, ValueTier
+from ..models import Customer, Tag
+from ..selectors import CUSTOMER_SORT_CHOICES, DEFAULT_SORT
 
 
 def sales_staff_visible_to(viewer):
@@ -45,17 +40,21 @@ class CustomerFilterForm(BootstrapFormMixin, forms.Form):
             attrs={"placeholder": _("Name, last four digits or full mobile number"), "type": "search"}
         ),
     )
-    stage = forms.ChoiceField(label=_label("stage"), required=False, choices=[("", _("All stages")), *Stage.choices])
+    stage = forms.ChoiceField(
+        label=field_label(Customer, "stage"), required=False, choices=[("", _("All stages")), *Stage.choices]
+    )
     source = forms.ChoiceField(
-        label=_label("source"), required=False, choices=[("", _("All sources")), *Source.choices]
+        label=field_label(Customer, "source"), required=False, choices=[("", _("All sources")), *Source.choices]
     )
     value_tier = forms.ChoiceField(
-        label=_label("value_tier"), required=False, choices=[("", _("All tiers")), *ValueTier.choices]
+        label=field_label(Customer, "value_tier"), required=False, choices=[("", _("All tiers")), *ValueTier.choices]
     )
     owner = forms.ModelChoiceField(
-        label=_label("owner"), queryset=User.objects.none(), required=False, empty_label=_("All owners")
+        label=field_label(Customer, "owner"), queryset=User.objects.none(), required=False, empty_label=_("All owners")
     )
-    team = TeamChoiceField(label=_label("team"), queryset=None, required=False, empty_label=_("All teams"))
+    team = TeamChoiceField(
+        label=field_label(Customer, "team"), queryset=None, required=False, empty_label=_("All teams")
+    )
     tag = forms.ModelChoiceField(
         label=_("Tag"), queryset=Tag.objects.all(), to_field_name="name", required=False, empty_label=_("All tags")
     )

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 from django import forms
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db.models import Q
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from anju.core.forms import BootstrapFormMixin
+from anju.core.forms import BootstrapFormMixin, field_label, split_list
 from anju.org.choices import UserStatus
 from anju.org.models import Role, User
 
-from .choices import STAGE_TRANSITIONS, Channel, ConsentKind, Gender, Source, Stage, ValueTier
-from .models import Customer, CustomerNeeds
-from .services.customers import EDITABLE, NEEDS_FIELDS
-
-# Commas (ASCII and full-width), the enumeration comma 、 and semicolons separate list entries.
-_LIST_SEPARATORS = re.compile(r"[,，、;；]+")
-
-
-def split_list(value: str) -> list[str]:
-    """``"学区, 地铁，改善"`` → ``["学区", "地铁", "改善"]``: trimmed, no blanks, first occurrence kept."""
-    seen: dict[str, None] = {}
-    for part in _LIST_SEPARATORS.split(value or ""):
-        part = part.strip()
-        if part:
-            seen.setdefault(part, None)
-    return list(seen)
-
-
-def _label(model, name: str):
-    """The model field's verbose name, so forms and models share one translation."""
-    return capfirst(model._meta.get_field(name).verbose_name)
+from ..choices import STAGE_TRANSITIONS, Channel, ConsentKind, Gender, Source, Stage, ValueTier
+from ..models import Customer, CustomerNeeds
+from ..services.customers import EDITABLE, NEEDS_FIELDS
 
 
 def _tel_input(**attrs) -> forms.TextInput:
@@ -50,7 +29,7 @@ def _amount_input() -> forms.NumberInput:
 
 def _budget_field(name: str) -> forms.IntegerField:
     return forms.IntegerField(
-        label=_label(Customer, name), required=False, min_value=0, max_value=1_000_000, widget=_amount_input()
+        label=field_label(Customer, name), required=False, min_value=0, max_value=1_000_000, widget=_amount_input()
     )
 
 
@@ -69,25 +48,27 @@ class _BudgetRangeMixin:
 class CustomerRegisterForm(_BudgetRangeMixin, BootstrapFormMixin, forms.Form):
     """Registration (R2.1.1): the registering agent becomes the owner; consent is recorded with it."""
 
-    name = forms.CharField(label=_label(Customer, "name"), max_length=50)
+    name = forms.CharField(label=field_label(Customer, "name"), max_length=50)
     phone = forms.CharField(
-        label=_label(Customer, "phone"), max_length=20, widget=_tel_input(placeholder="13812345678")
+        label=field_label(Customer, "phone"), max_length=20, widget=_tel_input(placeholder="13812345678")
     )
-    gender = forms.ChoiceField(label=_label(Customer, "gender"), choices=Gender.choices, initial=Gender.UNKNOWN)
-    source = forms.ChoiceField(label=_label(Customer, "source"), choices=Source.choices)
+    gender = forms.ChoiceField(label=field_label(Customer, "gender"), choices=Gender.choices, initial=Gender.UNKNOWN)
+    source = forms.ChoiceField(label=field_label(Customer, "source"), choices=Source.choices)
     budget_min = _budget_field("budget_min")
     budget_max = _budget_field("budget_max")
-    value_tier = forms.ChoiceField(label=_label(Customer, "value_tier"), choices=ValueTier.choices, initial=ValueTier.C)
+    value_tier = forms.ChoiceField(
+        label=field_label(Customer, "value_tier"), choices=ValueTier.choices, initial=ValueTier.C
+    )
     tags = forms.CharField(label=_("Tags"), required=False, max_length=300, help_text=TAGS_HELP)
     household_notes = forms.CharField(
-        label=_label(Customer, "household_notes"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+        label=field_label(Customer, "household_notes"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
     consent_channel = forms.ChoiceField(
         label=_("Consent given by"), choices=Channel.choices, initial=Channel.FACE_TO_FACE
     )
     privacy_consent = forms.BooleanField(label=_("The customer agreed to the processing of personal information"))
     id_number = forms.CharField(
-        label=_label(Customer, "id_number"),
+        label=field_label(Customer, "id_number"),
         required=False,
         max_length=18,
         widget=forms.TextInput(attrs={"autocomplete": "off", "maxlength": 18}),
@@ -130,21 +111,21 @@ class CustomerRegisterForm(_BudgetRangeMixin, BootstrapFormMixin, forms.Form):
 class CustomerEditForm(_BudgetRangeMixin, BootstrapFormMixin, forms.Form):
     """Editing the file; an empty phone field keeps the number on file (it is never shown in clear)."""
 
-    name = forms.CharField(label=_label(Customer, "name"), max_length=50)
+    name = forms.CharField(label=field_label(Customer, "name"), max_length=50)
     phone = forms.CharField(
-        label=_label(Customer, "phone"),
+        label=field_label(Customer, "phone"),
         required=False,
         max_length=20,
         help_text=_("Leave empty to keep the current number."),
     )
-    gender = forms.ChoiceField(label=_label(Customer, "gender"), choices=Gender.choices)
-    source = forms.ChoiceField(label=_label(Customer, "source"), choices=Source.choices)
+    gender = forms.ChoiceField(label=field_label(Customer, "gender"), choices=Gender.choices)
+    source = forms.ChoiceField(label=field_label(Customer, "source"), choices=Source.choices)
     budget_min = _budget_field("budget_min")
     budget_max = _budget_field("budget_max")
-    value_tier = forms.ChoiceField(label=_label(Customer, "value_tier"), choices=ValueTier.choices)
+    value_tier = forms.ChoiceField(label=field_label(Customer, "value_tier"), choices=ValueTier.choices)
     tags = forms.CharField(label=_("Tags"), required=False, max_length=300, help_text=TAGS_HELP)
     household_notes = forms.CharField(
-        label=_label(Customer, "household_notes"), required=False, widget=forms.Textarea(attrs={"rows": 3})
+        label=field_label(Customer, "household_notes"), required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
 
     def __init__(self, *args, customer: Customer, **kwargs):
@@ -166,7 +147,7 @@ class CustomerEditForm(_BudgetRangeMixin, BootstrapFormMixin, forms.Form):
 class StageForm(BootstrapFormMixin, forms.Form):
     to_stage = forms.ChoiceField(label=_("New stage"))
     lost_reason = forms.CharField(
-        label=_label(Customer, "lost_reason"),
+        label=field_label(Customer, "lost_reason"),
         required=False,
         max_length=200,
         help_text=_("Required when the customer is lost."),
@@ -221,9 +202,17 @@ class TransferForm(BootstrapFormMixin, forms.Form):
 
 
 SPECIAL_NEEDS = [
-    "rooms_min", "rooms_max", "floor_min", "floor_max", "orientation",
-    "area_min", "area_max", "price_min", "price_max", "payment",
-]  # fmt: skip
+    "rooms_min",
+    "rooms_max",
+    "floor_min",
+    "floor_max",
+    "orientation",
+    "area_min",
+    "area_max",
+    "price_min",
+    "price_max",
+    "payment",
+]
 
 
 class NeedsForm(BootstrapFormMixin, forms.ModelForm):
@@ -238,7 +227,7 @@ class NeedsForm(BootstrapFormMixin, forms.ModelForm):
     ]
 
     districts = forms.CharField(
-        label=_label(CustomerNeeds, "districts"),
+        label=field_label(CustomerNeeds, "districts"),
         required=False,
         max_length=300,
         help_text=_("Separate districts with commas, e.g. 滨江, 西湖."),
@@ -292,7 +281,7 @@ class ConsentForm(BootstrapFormMixin, forms.Form):
 
 class IdNumberForm(BootstrapFormMixin, forms.Form):
     id_number = forms.CharField(
-        label=_label(Customer, "id_number"),
+        label=field_label(Customer, "id_number"),
         max_length=20,
         widget=forms.TextInput(attrs={"autocomplete": "off", "maxlength": 18}),
         help_text=_("18 characters; the last may be X."),

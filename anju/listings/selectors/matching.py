@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, NamedTuple
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
-from .choices import ListingStatus, Orientation
-from .models import Listing
+from anju.core.models import AuditEvent
+
+from ..choices import ListingStatus, Orientation
+from ..models import Listing
 
 if TYPE_CHECKING:
     from anju.customers.models import Customer, CustomerNeeds
@@ -32,9 +34,17 @@ CANDIDATES = 500
 PRICE_TOLERANCE = Decimal("0.15")  # the SQL pre-filter: ±15 % around the wanted price range
 ROOMS_TOLERANCE = 1
 WEIGHTS = {
-    "price": 30, "district": 15, "rooms": 15, "area": 15, "floor": 5, "orientation": 5,
-    "school": 5, "transit": 4, "hospital": 3, "commerce": 3,
-}  # fmt: skip
+    "price": 30,
+    "district": 15,
+    "rooms": 15,
+    "area": 15,
+    "floor": 5,
+    "orientation": 5,
+    "school": 5,
+    "transit": 4,
+    "hospital": 3,
+    "commerce": 3,
+}
 FACILITIES = ("school", "transit", "hospital", "commerce")
 # Listing orientations that fully (1.0) or partly (0.5) satisfy a wanted orientation of the needs form.
 ORIENTATION_FIT: dict[str, tuple[set[str], set[str]]] = {
@@ -44,6 +54,8 @@ ORIENTATION_FIT: dict[str, tuple[set[str], set[str]]] = {
     "west": ({"west", "east_west", "southwest"}, set()),
     "north": ({"north", "south_north"}, set()),
 }
+RECOMMENDED = "listings.listing.recommended"
+RECOMMENDATIONS_LOOKED_AT = 200  # the customer's most recent recommendations consulted for the ✓ marks
 LISTING_UNUSED = ("contact_phone", "search_text", "facility_notes")
 CUSTOMER_UNUSED = ("phone", "id_number", "household_notes", "needs__notes", "needs__environment", "needs__community")
 
@@ -126,11 +138,18 @@ class Wanted:
     def is_empty(self) -> bool:
         """Nothing stated that a listing could be ranked by."""
         return not (
-            self.price_min is not None or self.price_max is not None or self.districts
-            or self.rooms_min is not None or self.rooms_max is not None or self.area_min is not None
-            or self.area_max is not None or self.floor_min is not None or self.floor_max is not None
-            or self.orientation or any(getattr(self, name) for name in FACILITIES)
-        )  # fmt: skip
+            self.price_min is not None
+            or self.price_max is not None
+            or self.districts
+            or self.rooms_min is not None
+            or self.rooms_max is not None
+            or self.area_min is not None
+            or self.area_max is not None
+            or self.floor_min is not None
+            or self.floor_max is not None
+            or self.orientation
+            or any(getattr(self, name) for name in FACILITIES)
+        )
 
     @property
     def buys(self) -> bool:
@@ -275,7 +294,11 @@ def _facility(listing: Listing, name: str) -> Reason:
             return Reason(True, _("Near schools: %(names)s") % {"names": listing.school_names}, 1)
         return Reason(True, _("Near schools"), 1) if has else Reason(False, _("No school nearby on record"), 0)
     if name == "transit":
-        return Reason(True, _("Near metro / transit"), 1) if has else Reason(False, _("No metro or transit nearby on record"), 0)  # fmt: skip
+        return (
+            Reason(True, _("Near metro / transit"), 1)
+            if has
+            else Reason(False, _("No metro or transit nearby on record"), 0)
+        )
     if name == "hospital":
         return Reason(True, _("Near a hospital"), 1) if has else Reason(False, _("No hospital nearby on record"), 0)
     return Reason(True, _("Near shopping"), 1) if has else Reason(False, _("No shopping nearby on record"), 0)
@@ -317,7 +340,9 @@ def evaluate(listing: Listing, wanted: Wanted) -> tuple[int, list[Reason], int]:
     if len(unrequested) == len(FACILITIES):
         details.append(Reason(True, _("No facility requirements set"), neutral=True))
     elif unrequested:
-        details.append(Reason(True, _("Not required: %(facilities)s") % {"facilities": "、".join(unrequested)}, neutral=True))  # fmt: skip
+        details.append(
+            Reason(True, _("Not required: %(facilities)s") % {"facilities": "、".join(unrequested)}, neutral=True)
+        )
     return score, details, total
 
 
@@ -450,3 +475,21 @@ def customers_for_listing(listing: Listing, viewer, *, limit: int = 20) -> list[
         for match in top:
             match.customer = loaded.get(match.customer.pk, match.customer)
     return top
+
+
+# --- recommendations already made ---------------------------------------------------------------
+
+
+def recommended_at(customer: Customer) -> dict[int, object]:
+    """When each listing was last recommended to the customer (from the audit trail; one query)."""
+    events = (
+        AuditEvent.objects.filter(target_type="customers.customer", target_id=str(customer.pk), action=RECOMMENDED)
+        .order_by("-seq")
+        .values_list("after", "occurred_at")[:RECOMMENDATIONS_LOOKED_AT]
+    )
+    found: dict[int, object] = {}
+    for after, occurred_at in events:
+        listing_id = (after or {}).get("listing")
+        if isinstance(listing_id, int):
+            found.setdefault(listing_id, occurred_at)
+    return found

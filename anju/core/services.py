@@ -1,8 +1,10 @@
+"""What every app's services share."""
+
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 
-from anju.core.errors import from_validation_error
+from .errors import from_validation_error
 
 
 def validated_save(instance, *, exclude: list[str] | None = None) -> None:

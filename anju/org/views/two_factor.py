@@ -25,9 +25,9 @@ from django_otp.plugins.otp_static.models import StaticDevice
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import BootstrapFormMixin, apply_error
+from anju.core.http import posted
 
-from . import two_factor
-from .views._common import posted
+from ..services import two_factor
 
 
 class CodeForm(BootstrapFormMixin, forms.Form):

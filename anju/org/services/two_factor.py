@@ -21,9 +21,11 @@ from anju.core import audit
 from anju.core.errors import PermissionDeniedError, ValidationFailed
 from anju.core.notifications import notify
 from anju.core.permissions import require
-from anju.core.scoping import scope_of
+from anju.core.scoping import require_in_scope, scope_of
 
-from .models import User
+from ..models import User
+from ._common import MANAGE_USERS
+from .users import end_sessions
 
 RECOVERY_CODE_COUNT = 10
 TOTP_NAME = "authenticator"
@@ -199,10 +201,8 @@ def two_factor_reset(*, actor: User, user: User, reason: str) -> int:
 
     The user's sessions end, so nobody keeps a session verified with the lost device.
     """
-    from .services import MANAGE_USERS, require_visible
-
     require(actor, MANAGE_USERS)
-    require_visible(actor, user)
+    require_in_scope(actor, user)
     if actor.pk == user.pk:
         raise PermissionDeniedError(
             "two_factor.reset_self",
@@ -219,8 +219,6 @@ def two_factor_reset_by_operator(*, user: User, reason: str, operator: str) -> i
 
 
 def _reset(*, user: User, reason: str, actor: User | None, actor_name: str | None = None) -> int:
-    from .services import end_sessions
-
     reason = (reason or "").strip()
     if not reason:
         message = _("Give a reason.")

@@ -6,21 +6,16 @@ They only collect input; ``services.resources`` checks the file and writes.
 from __future__ import annotations
 
 from django import forms
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from anju.core.forms import BootstrapFormMixin
+from anju.core.forms import BootstrapFormMixin, field_label
 from anju.org.models import Role
 
-from .choices import ResourceKind
-from .models import Project, Resource
-from .services.resources import ALLOWED_EXTENSIONS, max_upload_bytes
+from ..choices import ResourceKind
+from ..models import Project, Resource
+from ..services.resources import ALLOWED_EXTENSIONS, max_upload_bytes
 
 COMPANY = "company"
-
-
-def _label(name: str):
-    return capfirst(Resource._meta.get_field(name).verbose_name)
 
 
 class ResourceFilterForm(BootstrapFormMixin, forms.Form):
@@ -57,14 +52,17 @@ class ResourceUploadForm(BootstrapFormMixin, forms.Form):
         empty_label=_("Company-wide (no project)"),
         help_text=_("Leave empty for material every project uses."),
     )
-    kind = forms.ChoiceField(label=_label("kind"), choices=ResourceKind.choices)
-    title = forms.CharField(label=_label("title"), max_length=120)
+    kind = forms.ChoiceField(label=field_label(Resource, "kind"), choices=ResourceKind.choices)
+    title = forms.CharField(label=field_label(Resource, "title"), max_length=120)
     description = forms.CharField(
-        label=_label("description"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+        label=field_label(Resource, "description"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
-    file = forms.FileField(label=_label("file"))
+    file = forms.FileField(label=field_label(Resource, "file"))
     roles = forms.ModelMultipleChoiceField(
-        label=_label("roles"),
+        label=field_label(Resource, "roles"),
         queryset=Role.objects.order_by("pk"),
         required=False,
         widget=forms.CheckboxSelectMultiple,
@@ -74,7 +72,7 @@ class ResourceUploadForm(BootstrapFormMixin, forms.Form):
     def __init__(self, *args, viewer=None, **kwargs):
         super().__init__(*args, **kwargs)
         if viewer is not None:
-            self.fields["project"].queryset = Project.objects.managed_by(viewer).order_by("name")
+            self.fields["project"].queryset = Project.objects.restrict(viewer, "manage").order_by("name")
         self.fields["roles"].widget.attrs["class"] = "form-check-input"
         accept = ",".join(f".{extension}" for extension in ALLOWED_EXTENSIONS)
         self.fields["file"].widget.attrs["accept"] = accept

@@ -8,23 +8,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from anju.core.forms import BootstrapFormMixin
+from anju.core.forms import BootstrapFormMixin, field_label, split_list
 from anju.core.masking import normalise_phone
 
-from .choices import Decoration
-from .models import BranchListingSettings, Listing
-
-
-def _label(model, name: str):
-    """The model field's verbose name, so forms and models share one translation."""
-    return capfirst(model._meta.get_field(name).verbose_name)
-
-
-def _tags(value: str) -> list[str]:
-    return [tag.strip() for tag in (value or "").replace("，", ",").split(",") if tag.strip()]
+from ..choices import Decoration
+from ..models import BranchListingSettings, Listing
 
 
 class ReverifyConfirmForm(BootstrapFormMixin, forms.Form):
@@ -41,22 +31,22 @@ class ReverifyConfirmForm(BootstrapFormMixin, forms.Form):
 class ReverifyUpdateForm(BootstrapFormMixin, forms.Form):
     """The key fields that change between checks; only the changed ones are passed on."""
 
-    total_price = forms.DecimalField(label=_label(Listing, "total_price"), max_digits=10, decimal_places=2)
-    decoration = forms.ChoiceField(label=_label(Listing, "decoration"), choices=Decoration.choices)
-    mortgaged = forms.BooleanField(label=_label(Listing, "mortgaged"), required=False)
-    seized = forms.BooleanField(label=_label(Listing, "seized"), required=False)
-    contact_name = forms.CharField(label=_label(Listing, "contact_name"), max_length=50, required=False)
+    total_price = forms.DecimalField(label=field_label(Listing, "total_price"), max_digits=10, decimal_places=2)
+    decoration = forms.ChoiceField(label=field_label(Listing, "decoration"), choices=Decoration.choices)
+    mortgaged = forms.BooleanField(label=field_label(Listing, "mortgaged"), required=False)
+    seized = forms.BooleanField(label=field_label(Listing, "seized"), required=False)
+    contact_name = forms.CharField(label=field_label(Listing, "contact_name"), max_length=50, required=False)
     contact_phone = forms.CharField(
-        label=_label(Listing, "contact_phone"),
+        label=field_label(Listing, "contact_phone"),
         max_length=20,
         required=False,
         help_text=_("Leave empty to keep the stored number."),
     )
     facility_notes = forms.CharField(
-        label=_label(Listing, "facility_notes"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=field_label(Listing, "facility_notes"), required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     tags = forms.CharField(
-        label=_label(Listing, "tags"), max_length=300, required=False, help_text=_("Separate tags with commas.")
+        label=field_label(Listing, "tags"), max_length=300, required=False, help_text=_("Separate tags with commas.")
     )
     note = forms.CharField(
         label=_("What changed, and how did you check?"),
@@ -64,8 +54,16 @@ class ReverifyUpdateForm(BootstrapFormMixin, forms.Form):
         help_text=_("Saved as the reason of the change."),
     )
 
-    FIELDS = ["total_price", "decoration", "mortgaged", "seized", "contact_name", "contact_phone",
-              "facility_notes", "tags"]  # fmt: skip
+    FIELDS = [
+        "total_price",
+        "decoration",
+        "mortgaged",
+        "seized",
+        "contact_name",
+        "contact_phone",
+        "facility_notes",
+        "tags",
+    ]
 
     def __init__(self, *args, listing: Listing, **kwargs):
         initial = {
@@ -104,7 +102,7 @@ class ReverifyUpdateForm(BootstrapFormMixin, forms.Form):
             "seized": data["seized"],
             "contact_name": data["contact_name"].strip(),
             "facility_notes": data["facility_notes"].replace("\r\n", "\n").strip(),
-            "tags": _tags(data["tags"]),
+            "tags": split_list(data["tags"]),
         }
         changed = {name: value for name, value in submitted.items() if value != current[name]}
         phone = data["contact_phone"].strip()
@@ -115,7 +113,7 @@ class ReverifyUpdateForm(BootstrapFormMixin, forms.Form):
 
 class BranchListingSettingsForm(BootstrapFormMixin, forms.Form):
     verify_every_days = forms.IntegerField(
-        label=_label(BranchListingSettings, "verify_every_days"),
+        label=field_label(BranchListingSettings, "verify_every_days"),
         min_value=1,
         max_value=365,
         help_text=_(

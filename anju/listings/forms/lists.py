@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 from django import forms
-from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from anju.core.forms import BootstrapFormMixin
+from anju.core.forms import BootstrapFormMixin, field_label
 
-from .choices import Decoration, ListingStatus, Orientation
-from .models import Listing, Project
-from .selectors import ALL_STATUSES, DEFAULT_SORT, LISTING_SORT_CHOICES
+from ..choices import Decoration, ListingStatus, Orientation
+from ..models import Listing, Project
+from ..selectors.listings import ALL_STATUSES, DEFAULT_SORT, LISTING_SORT_CHOICES
 
 ROOM_CHOICES = [("", _("Any")), ("1", "1"), ("2", "2"), ("3", "3"), ("4+", "4+")]
-
-
-def _label(name: str):
-    return capfirst(Listing._meta.get_field(name).verbose_name)
 
 
 def _number(label, placeholder, *, decimal: bool = True, **kwargs) -> forms.Field:
     attrs = {"inputmode": "decimal" if decimal else "numeric", "placeholder": placeholder, "aria-label": label}
     if decimal:
         return forms.DecimalField(
-            label=label, required=False, min_value=0, max_digits=10, decimal_places=2,
-            widget=forms.NumberInput(attrs={**attrs, "step": "any"}), **kwargs,
-        )  # fmt: skip
+            label=label,
+            required=False,
+            min_value=0,
+            max_digits=10,
+            decimal_places=2,
+            widget=forms.NumberInput(attrs={**attrs, "step": "any"}),
+            **kwargs,
+        )
     return forms.IntegerField(label=label, required=False, widget=forms.NumberInput(attrs=attrs), **kwargs)
 
 
@@ -37,26 +37,36 @@ class ListingFilterForm(BootstrapFormMixin, forms.Form):
         widget=forms.TextInput(attrs={"placeholder": _("Community, address or title"), "type": "search"}),
     )
     district = forms.CharField(
-        label=_label("district"), required=False, max_length=30, widget=forms.TextInput(attrs={"list": "districts"})
+        label=field_label(Listing, "district"),
+        required=False,
+        max_length=30,
+        widget=forms.TextInput(attrs={"list": "districts"}),
     )
     project = forms.ModelChoiceField(
-        label=_label("project"), queryset=Project.objects.none(), required=False, empty_label=_("All projects")
+        label=field_label(Listing, "project"),
+        queryset=Project.objects.none(),
+        required=False,
+        empty_label=_("All projects"),
     )
     price_min = _number(_("Price from (10k CNY)"), _("min"))
     price_max = _number(_("Price to (10k CNY)"), _("max"))
     area_min = _number(_("Area from (㎡)"), _("min"))
     area_max = _number(_("Area to (㎡)"), _("max"))
-    rooms = forms.ChoiceField(label=_label("rooms"), required=False, choices=ROOM_CHOICES)
+    rooms = forms.ChoiceField(label=field_label(Listing, "rooms"), required=False, choices=ROOM_CHOICES)
     floor_min = _number(_("Floor from"), _("min"), decimal=False, min_value=-5, max_value=200)
     floor_max = _number(_("Floor to"), _("max"), decimal=False, min_value=-5, max_value=200)
     orientation = forms.ChoiceField(
-        label=_label("orientation"), required=False, choices=[("", _("Any orientation")), *Orientation.choices]
+        label=field_label(Listing, "orientation"),
+        required=False,
+        choices=[("", _("Any orientation")), *Orientation.choices],
     )
     decoration = forms.ChoiceField(
-        label=_label("decoration"), required=False, choices=[("", _("Any decoration")), *Decoration.choices]
+        label=field_label(Listing, "decoration"),
+        required=False,
+        choices=[("", _("Any decoration")), *Decoration.choices],
     )
     status = forms.ChoiceField(
-        label=_label("status"),
+        label=field_label(Listing, "status"),
         required=False,
         choices=[("", _("Available and reserved")), *ListingStatus.choices, (ALL_STATUSES, _("All statuses"))],
     )

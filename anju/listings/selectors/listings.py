@@ -15,9 +15,9 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .choices import ACTIVE_STATUSES
-from .models import BranchListingSettings, Listing
-from .search import search_q
+from ..choices import ACTIVE_STATUSES
+from ..models import BranchListingSettings, Listing
+from ..search import search_q
 
 ALL_STATUSES = "all"
 DEFAULT_VERIFY_DAYS = 30  # BranchListingSettings.verify_every_days when a branch has none

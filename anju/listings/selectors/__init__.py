@@ -1,0 +1,1 @@
+"""Reads for listings, one module per subject; import from the modules."""
