@@ -106,3 +106,13 @@ def run_at_once(timeout: float = 60, **calls: Callable) -> dict:
 def raised(outcomes: dict) -> list[BaseException]:
     """The exceptions among the outcomes of ``run_at_once``."""
     return [value for value in outcomes.values() if isinstance(value, BaseException)]
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    """The API's one error shape with this status and code; returns the error body."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "fields"}
+    assert body["error"]["code"] == code
+    return body["error"]

@@ -13,6 +13,7 @@ from anju.core.models import AuditEvent
 from anju.customers.models import Communication, Customer, FollowUpTask, NeedsRevision, Visit
 from anju.customers.services.followups import followup_create
 from anju.org.services import auth as auth_services
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -31,15 +32,6 @@ SEEN_BY = {
     "manager": {"agent", "agent2", "lead"},
     "auditor": {"agent", "agent2", "agent3", "lead"},
 }
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "fields"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 @pytest.fixture

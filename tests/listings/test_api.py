@@ -12,20 +12,13 @@ from anju.core.models import AuditEvent
 from anju.listings.models import Building, Listing, ListingChange, Project
 from anju.org.services import auth as auth_services
 from anju.testing import UserFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
 PHONE = "13911112222"
 MASKED = "139****2222"
 VIEWERS = ["agent", "agent2", "agent3", "lead", "manager", "cs", "legal", "finance", "qa", "admin", "auditor"]
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "fields"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from anju.org.models import ApiToken
 from anju.org.services import auth as auth_services
 from anju.org.services import users
 from anju.testing import PASSWORD, UserFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 
@@ -55,15 +56,6 @@ BRANCHES_SEEN_BY = {
     "auditor": {"R-EAST", "A-BINJIANG", "B-XIHU"},
 }
 WITHOUT_VIEW_BRANCH = ["agent", "agent2", "agent3", "lead", "cs", "legal", "finance"]
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "fields"}
-    assert body["error"]["code"] == code
-    return body["error"]
 
 
 def bearer(user) -> dict:
