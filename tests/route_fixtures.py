@@ -69,6 +69,7 @@ class World:
         from anju.listings.services.resources import resource_upload
         from anju.org.models import ApiToken, Role
         from anju.testing import UserFactory, make_personas
+        from tests.helpers import listing_fields
 
         self.p = p = make_personas()
 
@@ -132,30 +133,8 @@ class World:
             decoration="fine",
             base_price="268",
         )
-        self.listing = listing_create(
-            actor=p.agent,
-            title="范围测试 三室两厅",
-            city="杭州",
-            district="滨江区",
-            community="滨江花园",
-            address="江南大道 9 号",
-            building_no="3",
-            unit_no="2",
-            room_no="0801",
-            floor=8,
-            total_floors=18,
-            built_area="98.50",
-            usable_area="80.00",
-            rooms=3,
-            halls=2,
-            baths=1,
-            orientation="south",
-            decoration="fine",
-            certificate_status="issued",
-            total_price="320",
-            contact_name="周先生",
-            contact_phone="13911112222",
-        )
+        fields = listing_fields(title="范围测试 三室两厅", address="江南大道 9 号", room_no="0801")
+        self.listing = listing_create(actor=p.agent, **fields)
         image = io.BytesIO()
         Image.new("RGB", (64, 48), (200, 120, 40)).save(image, "PNG")
         self.photo = photo_upload(

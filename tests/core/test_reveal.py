@@ -14,6 +14,7 @@ from anju.core.models import AuditEvent, RevealLog
 from anju.core.reveal import reason_is_meaningful
 from anju.customers.services.customers import customer_register, customer_reveal
 from anju.listings.services.listings import listing_create, listing_reveal_contact
+from tests.helpers import listing_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -32,30 +33,8 @@ def customer(p):
 
 @pytest.fixture
 def listing(p):
-    return listing_create(
-        actor=p.agent,
-        title="滨江花园 1 号 三室两厅",
-        city="杭州",
-        district="滨江区",
-        community="滨江花园",
-        address="江南大道 1 号",
-        building_no="3",
-        unit_no="2",
-        room_no="0801",
-        floor=8,
-        total_floors=18,
-        built_area="98.50",
-        usable_area="80.00",
-        rooms=3,
-        halls=2,
-        baths=1,
-        orientation="south",
-        decoration="fine",
-        certificate_status="issued",
-        total_price="320",
-        contact_name="周先生",
-        contact_phone=OWNER_PHONE,
-    )
+    fields = listing_fields(title="滨江花园 1 号 三室两厅", room_no="0801", contact_phone=OWNER_PHONE)
+    return listing_create(actor=p.agent, **fields)
 
 
 def refused(call, **kwargs) -> ApplicationError:
