@@ -131,6 +131,7 @@ def ensure_roles() -> None:
 
         import_module("anju.org.migrations.0002_seed_roles").seed_roles(apps, None)
         import_module("anju.customers.migrations.0002_grant_role_permissions").grant(apps, None)
+        import_module("anju.customers.migrations.0007_manage_rotation_permission").grant(apps, None)
         import_module("anju.listings.migrations.0002_grant_role_permissions").grant(apps, None)
         import_module("anju.org.migrations.0003_role_requires_two_factor").require_two_factor(apps, None)
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+# var/ holds the SQLite database (sessions, TOTP secrets), key files and uploads: this user only.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+# SQLite's companions of a database file; SQLite gives them the database file's own mode.
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -52,6 +59,37 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+def _tighten(path: Path, mode: int) -> None:
+    """Drop any permission beyond ``mode`` from an existing path (a checkout made with a loose umask)."""
+    try:
+        current = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return
+    if current & ~mode:
+        os.chmod(path, current & mode)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (0700) if missing and tighten it and the files directly inside it (0600)."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    _tighten(path, PRIVATE_DIR_MODE)
+    for child in path.iterdir():
+        if child.is_file() and not child.is_symlink():
+            _tighten(child, PRIVATE_FILE_MODE)
+    return path
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the SQLite database file 0600 before SQLite does (it would use the umask, often 0644)
+    and tighten an existing one with its -wal/-shm/-journal files, which SQLite creates with the
+    database file's mode."""
+    private_dir(path.parent)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    for suffix in SQLITE_SUFFIXES:
+        _tighten(path.with_name(path.name + suffix), PRIVATE_FILE_MODE)
+
+
 def secret_from_env_or_file(name: str, path: Path, *, generate=lambda: secrets.token_urlsafe(50)) -> str:
     """Read a secret from the environment, else from ``path``; create the file on first use.
 
@@ -63,13 +101,14 @@ def secret_from_env_or_file(name: str, path: Path, *, generate=lambda: secrets.t
         if not value.strip():
             raise ImproperlyConfigured(f"{name} is set but empty")
         return value.strip()
+    private_dir(path.parent)
     if path.exists():
+        _tighten(path, PRIVATE_FILE_MODE)
         return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
     value = generate()
     # O_EXCL: when two processes start at once, exactly one writes the key and both read it.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     except FileExistsError:
         return path.read_text(encoding="utf-8").strip()
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

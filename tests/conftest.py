@@ -2,6 +2,9 @@ import pytest
 
 from anju.testing import make_personas
 
+# Every test runs under the personal-data leak scanner (issue #9).
+pytest_plugins = ["tests.leakscan"]
+
 
 @pytest.fixture
 def personas(db):

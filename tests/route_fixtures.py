@@ -217,6 +217,7 @@ PAGES: dict[str, Builder] = {
     "listings:building-board": lambda w: Case({"pk": w.building.pk}, w.p.agent, w.twin_agent),
     "listings:price-import": lambda w: _managed_project(w),
     "listings:price-template": lambda w: _managed_project(w),
+    "listings:price-import-job": lambda w: _price_import_job(w),
     "listings:listing-settings": lambda w: Case({"branch_id": w.p.branch_a.pk}, w.p.manager, w.manager_b),
     # The brochure is granted to the sales-agent role only: customer service may use the library but not it.
     "listings:resource-download": lambda w: Case({"pk": w.resource.pk}, w.p.agent, w.p.cs),
@@ -236,6 +237,16 @@ def _managed_listing(world: World, **options) -> Case:
 def _managed_project(world: World) -> Case:
     """A project of branch A: no role → 404; the manager of branch B sees it (catalogue) but may not change it."""
     return Case({"pk": world.project.pk}, world.p.manager, world.twin_manager, also_refused=(world.manager_b,))
+
+
+def _price_import_job(world: World) -> Case:
+    """A background price-list import of branch A's project: seen only by those who manage the project."""
+    from anju.listings.models import PriceListImport
+
+    job = PriceListImport.objects.create(project=world.project, created_by=world.p.manager, filename="p.xlsx")
+    return Case(
+        {"pk": world.project.pk, "job_id": job.pk}, world.p.manager, world.twin_manager, also_refused=(world.manager_b,)
+    )
 
 
 def _api_customer(world: World, body=None) -> Case:

@@ -8,8 +8,10 @@ hold no data).
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -19,12 +21,40 @@ from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import PaginationBase
+from ninja.parser import Parser
 from ninja.security import HttpBearer, SessionAuth
 from ninja.utils import check_csrf
+from pydantic import AfterValidator
 
 from .errors import ApplicationError, PermissionDeniedError, from_validation_error
 
+logger = logging.getLogger("django.request")
+
 MAX_PAGE_SIZE = 200
+MAX_PAGE = 100_000
+
+# Every number that reaches the database is bounded by what its column holds (issue #9): an
+# unbounded integer overflows SQLite's INTEGER (OverflowError) or PostgreSQL's column (DataError),
+# both 500s. Primary and foreign keys are ``bigint`` (DEFAULT_AUTO_FIELD = BigAutoField).
+MAX_ID = 2**63 - 1
+MAX_INT32 = 2**31 - 1  # PositiveIntegerField / IntegerField: PostgreSQL ``integer``
+
+# Every id in a path, a query filter or a body: out of range is a 422, an unknown id a 404.
+Id = Annotated[int, Field(ge=1, le=MAX_ID, description="A record id")]
+
+# Dates and moments within years 1900–2999: at the ends of Python's calendar (0001-01-01, 9999-12-31)
+# a day's end or a time-zone shift overflows (OverflowError: date value out of range).
+MIN_YEAR, MAX_YEAR = 1900, 2999
+
+
+def _in_calendar(value: dt.date) -> dt.date:
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ValueError(f"Enter a date between the years {MIN_YEAR} and {MAX_YEAR}.")
+    return value
+
+
+Day = Annotated[dt.date, AfterValidator(_in_calendar), Field(description=f"Years {MIN_YEAR}–{MAX_YEAR}")]
+Moment = Annotated[dt.datetime, AfterValidator(_in_calendar), Field(description=f"Years {MIN_YEAR}–{MAX_YEAR}")]
 
 # How credentials are checked belongs to the app that owns users (org registers both from its
 # AppConfig.ready()): a bearer token → its user or None; a session user → whether the session may
@@ -73,6 +103,50 @@ class Session(SessionAuth):
         return None
 
 
+class BodyNotAnObject(ValueError):
+    """A JSON body that is not an object (a string, a list, a number, ``null``)."""
+
+
+class BodyHasNulCharacter(ValueError):
+    """A JSON string holding U+0000: no text column can store it (PostgreSQL refuses it outright)."""
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+class ObjectBodyParser(Parser):
+    """Only a JSON object is a body (issue #9).
+
+    django-ninja validates a body schema through attribute access, so a string, a list or a
+    number passed as a whole schema "validates": ``"hello world"`` gave ``title`` the value
+    of ``str.title()``, and ``[]`` became a schema of defaults. Refusing anything but an object
+    here covers every operation with a body, however optional its fields are.
+    """
+
+    def parse_querydict(self, data, list_fields, request):
+        result = super().parse_querydict(data, list_fields, request)
+        for key, value in result.items():
+            if _has_nul(key) or _has_nul(value):
+                message = _("The request holds a NUL character, which text cannot contain.")
+                raise NinjaValidationError([{"loc": ["query", key], "msg": message}])
+        return result
+
+    def parse_body(self, request):
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise BodyNotAnObject
+        if _has_nul(data):
+            raise BodyHasNulCharacter
+        return data
+
+
 api = NinjaAPI(
     title="Anju API",
     version="1.0.0",
@@ -84,6 +158,7 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
+    parser=ObjectBodyParser(),
 )
 
 
@@ -145,7 +220,31 @@ _HTTP_ERROR_CODES = {
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc: HttpError):
+    if isinstance(exc.__cause__, BodyNotAnObject):
+        # django-ninja turns any parser error into "400 cannot parse"; this one parsed fine but
+        # is the wrong type, which is a validation error like any other.
+        message = _("The request body must be a JSON object.")
+        return _error(request, 422, "validation_error", message, {"__all__": [message]})
+    if isinstance(exc.__cause__, BodyHasNulCharacter):
+        message = _("The request body holds a NUL character, which text cannot contain.")
+        return _error(request, 422, "validation_error", message, {"__all__": [message]})
     return _error(request, exc.status_code, _HTTP_ERROR_CODES.get(exc.status_code, "http_error"), str(exc))
+
+
+@api.exception_handler(Exception)
+def on_unexpected_error(request, exc: Exception):
+    """The last net: a bug is logged with its traceback and answered in the error shape, never as an
+    HTML page (django-ninja re-raises to Django's HTML 500 unless DEBUG)."""
+    logger.error(
+        "Internal Server Error: %s",
+        request.path,
+        exc_info=(type(exc), exc, exc.__traceback__),
+        extra={"status_code": 500, "request": request},
+    )
+    response = _error(request, 500, "server_error", _("Something went wrong on our side. Please try again later."))
+    # Logged above with the traceback; Django's handler would log the 500 again without it.
+    response._has_been_logged = True
+    return response
 
 
 class ErrorBody(Schema):
@@ -158,15 +257,21 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
-# Every authenticated operation can answer these; declared so the schema tells clients.
+# Declared so the schema tells clients what each operation can answer (issue #9: schemathesis
+# checks every status against the schema). Every authenticated operation: no or bad credentials,
+# missing permission or CSRF token.
 AUTH_ERRORS: dict[int, Any] = {401: ErrorOut, 403: ErrorOut}
+# Any path or query parameter out of its bounds.
+INPUT_ERRORS: dict[int, Any] = {422: ErrorOut}
+# Any operation with a JSON body: 400 when it is not JSON, 422 when it is not the schema.
+BODY_ERRORS: dict[int, Any] = {400: ErrorOut, 422: ErrorOut}
 
 
 class Paginated(PaginationBase):
     """``?page=&page_size=`` → ``{"count", "page", "page_size", "items"}`` (page_size ≤ 200)."""
 
     class Input(Schema):
-        page: int = Field(1, ge=1, description="1-based page number")
+        page: int = Field(1, ge=1, le=MAX_PAGE, description=f"1-based page number, at most {MAX_PAGE}")
         page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE, description=f"Rows per page, at most {MAX_PAGE_SIZE}")
 
     class Output(Schema):

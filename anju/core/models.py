@@ -20,7 +20,11 @@ class AuditEventQuerySet(ScopedQuerySet):
 
 
 class AuditEvent(ChoiceLabelsMixin, models.Model):
-    """One append-only, hash-chained audit row (DESIGN.md §3). Written only by core.audit.record."""
+    """One append-only, hash-chained audit row (DESIGN.md §3). Written only by core.audit.record.
+
+    ``key_id`` names the audit key (``ANJU_AUDIT_KEYS``) whose HMAC is in ``hash``, so rows signed
+    before a key rotation keep verifying while the old key stays configured.
+    """
 
     class Source(models.TextChoices):
         WEB = "web", _("Web")
@@ -52,7 +56,9 @@ class AuditEvent(ChoiceLabelsMixin, models.Model):
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     source = models.CharField(_("source"), max_length=8, choices=Source.choices)
     prev_hash = models.CharField(max_length=64)
+    # HMAC-SHA256 under the audit key named by key_id (issue #9): a database-only writer cannot recompute it.
     hash = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=8)
 
     objects = AuditEventQuerySet.as_manager()
     scope_paths = {"owner": "actor", "team": "actor__team", "branch": "actor__branch"}

@@ -1,4 +1,4 @@
-"""Housekeeping jobs of the shared kernel: expired sessions and the audit chain check.
+"""Housekeeping jobs of the shared kernel: expired sessions and the audit chain check and anchor.
 
 The tasks are thin: they set the task context and call the plain functions below, which
 tests and commands can call directly too.
@@ -38,8 +38,11 @@ def sessions_clear_expired() -> dict[str, int]:
 
 
 def audit_chain_check() -> dict:
-    """Verify the audit hash chain; on a break, log an error and record it (once per break)."""
-    result = audit.verify()
+    """Verify the audit chain and its anchors, then anchor the verified head (issue #9).
+
+    On a break nothing is anchored; the break is logged as an error and recorded (once per break).
+    """
+    result, _anchor = audit.anchor()
     outcome = {"ok": result.ok, "count": result.count, "broken_seq": result.broken_seq, "reason": result.reason}
     if result.ok:
         return outcome
@@ -61,6 +64,9 @@ def clear_expired_sessions() -> dict[str, int]:
 
 @periodic("core.verify_audit_chain", every=timedelta(hours=1))
 def verify_audit_chain() -> dict:
-    """Hourly: walk the audit hash chain and raise the alarm on the first broken link."""
+    """Hourly: walk the audit chain, raise the alarm on the first broken link, else write an anchor.
+
+    One job, not two: an anchor must only ever vouch for a head that was just verified.
+    """
     with use_context(source="task"):
         return audit_chain_check()

@@ -16,13 +16,14 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from anju.core.api import AUTH_ERRORS, ErrorOut, Paginated, require_perm
-from anju.core.errors import ValidationFailed
+from anju.core.api import AUTH_ERRORS, BODY_ERRORS, INPUT_ERRORS, Day, ErrorOut, Id, Paginated, require_perm
+from anju.core.errors import ApplicationError, ValidationFailed
 from anju.core.scoping import get_scoped_or_404
 from anju.org.models import Branch
 
 from . import selectors
 from .choices import FollowUpStatus, Source, Stage, VisitStatus
+from .disclosure import desk_visitor
 from .models import Communication, Customer, CustomerNeeds, FollowUpTask, NeedsRevision, Visit
 from .schemas import (
     CommunicationIn,
@@ -42,6 +43,9 @@ from .schemas import (
     VisitEndIn,
     VisitIn,
     VisitOut,
+    VisitRegisteredOut,
+    named_ref,
+    user_ref,
 )
 from .selectors import tab_filter
 from .services import communications, followups, reception
@@ -55,7 +59,10 @@ ADD = "customers.add_customer"
 CHANGE = "customers.change_customer"
 
 NOT_FOUND = {404: ErrorOut}
-WRITE_ERRORS = {**AUTH_ERRORS, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+# Reading one record: its id out of bounds (422) or outside the caller's scope (404).
+READ_ERRORS = {**AUTH_ERRORS, **INPUT_ERRORS, **NOT_FOUND}
+LIST_ERRORS = {**AUTH_ERRORS, **INPUT_ERRORS}
+WRITE_ERRORS = {**AUTH_ERRORS, **BODY_ERRORS, 404: ErrorOut, 409: ErrorOut}
 # Fields PATCH may clear (set to null); the others are ignored when sent as null.
 NULLABLE = {"budget_min", "budget_max"}
 
@@ -76,13 +83,13 @@ class CustomerFilters(Schema):
     search: str = Field("", max_length=50, description="A name, the last four digits, or the full mobile number")
     stage: Stage | Literal[""] = ""
     source: Source | Literal[""] = ""
-    owner: int | None = None
-    team: int | None = None
+    owner: Id | None = None
+    team: Id | None = None
     tag: str = Field("", max_length=30)
     sort: Literal["updated", "created", "name", "protection", "contact"] = "updated"
 
 
-@router.get("/customers", response={200: list[CustomerOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["customers"])
+@router.get("/customers", response={200: list[CustomerOut], **LIST_ERRORS}, tags=["customers"])
 @paginate(Paginated)
 def list_customers(request, filters: Query[CustomerFilters]):
     """Customers in the caller's scope (public-pool customers are not listed), searched, filtered and sorted."""
@@ -99,29 +106,30 @@ def list_customers(request, filters: Query[CustomerFilters]):
     )
 
 
-@router.post("/customers", response={201: CustomerDetailOut, **WRITE_ERRORS}, tags=["customers"])
+@router.post("/customers", response={201: CustomerDetailOut, **WRITE_ERRORS, 429: ErrorOut}, tags=["customers"])
 def create_customer(request, payload: CustomerIn):
     """Register a customer; the caller becomes the first-responder owner.
 
     A phone number already on file is refused with 409 ``customer.duplicate`` naming the owner
-    (``customer.in_pool`` when the customer is in the public pool).
+    (``customer.in_pool`` when the customer is in the public pool). Each such answer is audited;
+    past the hourly limit per user it is 429 ``customer.collision_rate_limited``, naming nobody.
     """
     require_perm(request, ADD)
     customer = customer_services.customer_register(actor=request.user, **payload.model_dump(mode="json"))
     return Status(201, _customer_detail(request.user, customer.pk))
 
 
-@router.get(
-    "/customers/{customer_id}", response={200: CustomerDetailOut, **AUTH_ERRORS, **NOT_FOUND}, tags=["customers"]
-)
-def get_customer(request, customer_id: int):
+@router.get("/customers/{customer_id}", response={200: CustomerDetailOut, **READ_ERRORS}, tags=["customers"])
+def get_customer(request, customer_id: Id):
     """One customer file in the caller's scope (404 outside it); phone and ID number masked."""
     require_perm(request, VIEW)
     return _customer_detail(request.user, customer_id)
 
 
-@router.patch("/customers/{customer_id}", response={200: CustomerDetailOut, **WRITE_ERRORS}, tags=["customers"])
-def update_customer(request, customer_id: int, payload: CustomerPatch):
+@router.patch(
+    "/customers/{customer_id}", response={200: CustomerDetailOut, **WRITE_ERRORS, 429: ErrorOut}, tags=["customers"]
+)
+def update_customer(request, customer_id: Id, payload: CustomerPatch):
     """Change the fields sent (and only those); the change is audited."""
     require_perm(request, CHANGE)
     customer = _customer(request.user, customer_id)
@@ -135,7 +143,7 @@ def update_customer(request, customer_id: int, payload: CustomerPatch):
 
 
 @router.post("/customers/{customer_id}/stage", response={200: CustomerDetailOut, **WRITE_ERRORS}, tags=["customers"])
-def change_stage(request, customer_id: int, payload: StageIn):
+def change_stage(request, customer_id: Id, payload: StageIn):
     """Move the customer along the lifecycle; `lost` needs a reason, other moves follow the stage table."""
     require_perm(request, CHANGE)
     customer = _customer(request.user, customer_id)
@@ -147,10 +155,10 @@ def change_stage(request, customer_id: int, payload: StageIn):
 
 @router.post(
     "/customers/{customer_id}/reveal",
-    response={200: RevealOut, **AUTH_ERRORS, **NOT_FOUND, 422: ErrorOut, 429: ErrorOut},
+    response={200: RevealOut, **AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS, 429: ErrorOut},
     tags=["customers"],
 )
-def reveal_contact(request, customer_id: int, payload: RevealIn):
+def reveal_contact(request, customer_id: Id, payload: RevealIn):
     """The full phone or ID-card number: needs the reveal permission and a typed reason; audited and rate-limited."""
     require_perm(request, VIEW)
     customer = _customer(request.user, customer_id)
@@ -177,15 +185,15 @@ def _needs_out(customer: Customer) -> CustomerNeeds:
     return needs
 
 
-@router.get("/customers/{customer_id}/needs", response={200: NeedsOut, **AUTH_ERRORS, **NOT_FOUND}, tags=["customers"])
-def get_needs(request, customer_id: int):
+@router.get("/customers/{customer_id}/needs", response={200: NeedsOut, **READ_ERRORS}, tags=["customers"])
+def get_needs(request, customer_id: Id):
     """The customer's needs profile and its latest revisions (what changed, by whom, when)."""
     require_perm(request, VIEW)
     return _needs_out(_customer(request.user, customer_id))
 
 
 @router.put("/customers/{customer_id}/needs", response={200: NeedsOut, **WRITE_ERRORS}, tags=["customers"])
-def put_needs(request, customer_id: int, payload: NeedsIn):
+def put_needs(request, customer_id: Id, payload: NeedsIn):
     """Save the whole needs questionnaire; a change is kept as a revision and audited."""
     require_perm(request, CHANGE)
     customer = _customer(request.user, customer_id)
@@ -202,10 +210,10 @@ class TimelineParams(Schema):
 
 @router.get(
     "/customers/{customer_id}/timeline",
-    response={200: list[TimelineEntryOut], **AUTH_ERRORS, **NOT_FOUND, 422: ErrorOut},
+    response={200: list[TimelineEntryOut], **READ_ERRORS},
     tags=["customers"],
 )
-def get_timeline(request, customer_id: int, params: Query[TimelineParams]):
+def get_timeline(request, customer_id: Id, params: Query[TimelineParams]):
     """Everything that happened to the customer, newest first: visits, communications, follow-ups,
     ownership changes, consents, needs, feedback and stage changes."""
     require_perm(request, VIEW)
@@ -231,12 +239,12 @@ def _visit(user, visit_id: int) -> Visit:
 
 
 class VisitFilters(Schema):
-    branch: int | None = None
-    date: dt.date | None = Field(None, description="Local day of arrival (Asia/Shanghai)")
+    branch: Id | None = None
+    date: Day | None = Field(None, description="Local day of arrival (Asia/Shanghai)")
     status: VisitStatus | Literal[""] = ""
 
 
-@router.get("/visits", response={200: list[VisitOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["visits"])
+@router.get("/visits", response={200: list[VisitOut], **LIST_ERRORS}, tags=["visits"])
 @paginate(Paginated)
 def list_visits(request, filters: Query[VisitFilters]):
     """Visits in the caller's scope, newest arrival first."""
@@ -252,34 +260,49 @@ def list_visits(request, filters: Query[VisitFilters]):
     return queryset.order_by("-arrived_at", "-pk")
 
 
-@router.post("/visits", response={201: VisitOut, **WRITE_ERRORS}, tags=["visits"])
+@router.post("/visits", response={201: VisitRegisteredOut, **WRITE_ERRORS}, tags=["visits"])
 def create_visit(request, payload: VisitIn):
     """Register a visitor at a branch's desk: a known customer goes to their owner, anyone else to the
-    next agent in the reception rotation (who becomes the first responder)."""
+    next agent in the reception rotation (who becomes the first responder).
+
+    The answer holds only what the desk needs (issue #9 defect 6): a customer outside the caller's
+    data scope comes with a masked name, no id and no owner.
+    """
     require_perm(request, ADD_VISIT)
     branch = get_scoped_or_404(Branch.objects.all(), request.user, "desk", pk=payload.branch)
     values = payload.model_dump(mode="json", exclude={"branch", "arrived_at"})
-    visit = reception.visit_register(actor=request.user, branch=branch, arrived_at=payload.arrived_at, **values)
-    # The desk that registered the visit sees what it registered, even when the customer is
-    # someone else's (the desk page shows the same: a name and a masked phone).
-    visit = get_scoped_or_404(
-        Visit.objects.select_related("customer", "branch", "assigned_to", "received_by"),
-        request.user,
-        "desk",
-        pk=visit.pk,
+    try:
+        visit = reception.visit_register(actor=request.user, branch=branch, arrived_at=payload.arrived_at, **values)
+    except ApplicationError as exc:
+        raise customer_services.desk_error(exc) from None
+    visit = Visit.objects.select_related("customer", "branch", "assigned_to").get(pk=visit.pk)
+    visitor = desk_visitor(request.user, visit)
+    return Status(
+        201,
+        {
+            "id": visit.pk,
+            "branch": named_ref(visit.branch),
+            "arrived_at": visit.arrived_at,
+            "party_size": visit.party_size,
+            "status": visit.status,
+            "status_label": visit.get_status_display(),
+            "assigned_to": user_ref(visit.assigned_to),
+            "customer_id": visitor.customer_id,
+            "customer_name": visitor.name,
+            "returning_customer": visitor.returning,
+        },
     )
-    return Status(201, visit)
 
 
-@router.get("/visits/{visit_id}", response={200: VisitOut, **AUTH_ERRORS, **NOT_FOUND}, tags=["visits"])
-def get_visit(request, visit_id: int):
+@router.get("/visits/{visit_id}", response={200: VisitOut, **READ_ERRORS}, tags=["visits"])
+def get_visit(request, visit_id: Id):
     """One visit in the caller's scope (or assigned to the caller); 404 otherwise."""
     require_perm(request, VIEW_VISIT)
     return _visit(request.user, visit_id)
 
 
-@router.post("/visits/{visit_id}/start", response={200: VisitOut, **WRITE_ERRORS}, tags=["visits"])
-def start_reception(request, visit_id: int):
+@router.post("/visits/{visit_id}/start", response={200: VisitOut, **READ_ERRORS, 409: ErrorOut}, tags=["visits"])
+def start_reception(request, visit_id: Id):
     """The assigned agent (or a lead / manager) starts receiving the visitor; the waiting clock stops."""
     require_perm(request, ADD_VISIT)
     visit = reception.visit_start_reception(actor=request.user, visit=_visit(request.user, visit_id))
@@ -287,7 +310,7 @@ def start_reception(request, visit_id: int):
 
 
 @router.post("/visits/{visit_id}/end", response={200: VisitOut, **WRITE_ERRORS}, tags=["visits"])
-def end_reception(request, visit_id: int, payload: VisitEndIn):
+def end_reception(request, visit_id: Id, payload: VisitEndIn):
     """Finish the reception with what was presented and asked; the follow-up plan starts from here."""
     require_perm(request, ADD_VISIT)
     visit = reception.visit_end_reception(
@@ -304,11 +327,11 @@ def end_reception(request, visit_id: int, payload: VisitEndIn):
 
 @router.get(
     "/customers/{customer_id}/communications",
-    response={200: list[CommunicationOut], **AUTH_ERRORS, **NOT_FOUND, 422: ErrorOut},
+    response={200: list[CommunicationOut], **READ_ERRORS},
     tags=["communications"],
 )
 @paginate(Paginated)
-def list_communications(request, customer_id: int):
+def list_communications(request, customer_id: Id):
     """The customer's communication log, newest first."""
     require_perm(request, VIEW)
     customer = _customer(request.user, customer_id)
@@ -318,7 +341,7 @@ def list_communications(request, customer_id: int):
 @router.post(
     "/customers/{customer_id}/communications", response={201: CommunicationOut, **WRITE_ERRORS}, tags=["communications"]
 )
-def create_communication(request, customer_id: int, payload: CommunicationIn):
+def create_communication(request, customer_id: Id, payload: CommunicationIn):
     """Log one contact: channel, summary, information given, materials, confirmation and next step."""
     require_perm(request, CHANGE)
     customer = _customer(request.user, customer_id)
@@ -347,12 +370,12 @@ class FollowUpFilters(Schema):
             "upcoming: due after today"
         ),
     )
-    assignee: int | None = Field(None, description="Someone else's follow-ups (within your scope)")
+    assignee: Id | None = Field(None, description="Someone else's follow-ups (within your scope)")
     everyone: bool = Field(False, description="Every follow-up in your scope instead of only your own")
-    customer: int | None = None
+    customer: Id | None = None
 
 
-@router.get("/followups", response={200: list[FollowUpOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["followups"])
+@router.get("/followups", response={200: list[FollowUpOut], **LIST_ERRORS}, tags=["followups"])
 @paginate(Paginated)
 def list_followups(request, filters: Query[FollowUpFilters]):
     """The caller's own follow-ups by default, soonest due first; leads may ask for an agent of their team."""
@@ -373,7 +396,7 @@ def list_followups(request, filters: Query[FollowUpFilters]):
 
 
 @router.post("/followups/{followup_id}/complete", response={200: FollowUpOut, **WRITE_ERRORS}, tags=["followups"])
-def complete_followup(request, followup_id: int, payload: FollowUpCompleteIn):
+def complete_followup(request, followup_id: Id, payload: FollowUpCompleteIn):
     """Close a follow-up with its outcome: the contact is logged and the customer's protection extended."""
     require_perm(request, CHANGE)
     queryset = FollowUpTask.objects.select_related("customer", "assignee")

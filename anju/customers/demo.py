@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from anju.org.choices import RoleCode
 from anju.org.models import User
 
 from .choices import Channel, FeedbackCategory, FollowUpOutcome, Stage
@@ -123,10 +124,12 @@ def _past_first_visit(ctx, desk: User, customer: Customer, *, days_ago: float) -
 
 
 def _rosters(ctx) -> None:
+    """Each office's manager (案场经理 / 门店经理) sets today's rotation: it takes customers.manage_rotation."""
     today = reception.rotation_day()
     for key in ("a", "b"):
         branch = ctx.branches[key]
-        reception.roster_set(actor=ctx.actor, branch=branch, day=today, agents=_agents(branch))
+        manager = User.objects.filter(branch=branch, roles__code=RoleCode.BRANCH_MANAGER).order_by("pk").first()
+        reception.roster_set(actor=manager, branch=branch, day=today, agents=_agents(branch))
 
 
 def _todays_desk(ctx, desk: User, branch) -> None:

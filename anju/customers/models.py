@@ -409,6 +409,10 @@ class Visit(ChoiceLabelsMixin, models.Model):
             # The follow-up job looks for recent first visits across all branches.
             models.Index(fields=["is_first_visit", "arrived_at"], name="visit_first_recent"),
         ]
+        permissions = [
+            # R6.1.1 (issue #9): skip or pass someone else's turn, reassign a visitor, act on another agent's visitor.
+            ("manage_rotation", _("Can manage the reception rotation (skip turns, reassign, act on others' visitors)")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer} @ {self.arrived_at:%Y-%m-%d %H:%M}"

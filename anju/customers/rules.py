@@ -35,8 +35,9 @@ def clean_mobile(value: str, field: str = "phone") -> str:
     if not MOBILE.match(digits):
         raise ValidationFailed(
             "customer.bad_phone",
-            _("Enter a mainland mobile number of 11 digits, e.g. 13812345678."),
-            {field: [_("Enter a mainland mobile number of 11 digits, e.g. 13812345678.")]},
+            # No example number in the message: it would read as a leaked phone (issue #9).
+            _("Enter a mainland mobile number: 11 digits starting with 1."),
+            {field: [_("Enter a mainland mobile number: 11 digits starting with 1.")]},
         )
     return digits
 
@@ -74,12 +75,30 @@ def id_number_index(value: str) -> str:
 
 # --- the reception desk ---------------------------------------------------------------------------
 
-LEAD_PERMISSIONS = ("customers.manage_customer_settings", "customers.transfer_customer")
+MANAGE_ROTATION = "customers.manage_rotation"
 
 
-def is_lead(user) -> bool:
-    """Team leads and managers: they run the rotation and may receive any visitor."""
-    return any(user.has_perm(permission) for permission in LEAD_PERMISSIONS)
+def manages_rotation(user) -> bool:
+    """Runs the reception rotation (R6.1.1, issue #9): sets the roster, skips or reassigns anyone's turn or
+    visitor and acts on any agent's visitor. Team leads and branch managers hold it."""
+    return user.has_perm(MANAGE_ROTATION)
+
+
+def works_visit(user, visit) -> bool:
+    """The visitor is the user's to receive: assigned to them, received by them, or they run the rotation."""
+    return user.pk in (visit.assigned_to_id, visit.received_by_id) or manages_rotation(user)
+
+
+def may_mark_left(user, visit) -> bool:
+    """Who may record that a waiting visitor left: whoever works the visit, or the desk user who registered a
+    visitor nobody was given yet (no agent's visitor is touched then)."""
+    return works_visit(user, visit) or (visit.assigned_to_id is None and visit.registered_by_id == user.pk)
+
+
+def may_act_on_turn(user, agent) -> bool:
+    """An agent may pass their own turn or step out of the rotation; doing it to a colleague takes the rotation
+    permission."""
+    return user.pk == agent.pk or manages_rotation(user)
 
 
 def rotation_day(at: dt.datetime | None = None) -> dt.date:

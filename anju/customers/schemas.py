@@ -7,16 +7,22 @@ model's ``*_masked`` properties. Only ``POST /customers/{id}/reveal`` returns a 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.utils import timezone
 from django.utils.translation import gettext
 from ninja import Field, Schema
 
+from anju.core.api import MAX_INT32, Id, Moment
 from anju.org.schemas import Ref
 
 from .choices import Channel, FollowUpOutcome, FollowUpStatus, Gender, Source, Stage, ValueTier
 from .models import CustomerNeeds
+
+# Bounded like their columns (issue #9): tag names are 30 characters, amounts PostgreSQL ``integer``.
+TagName = Annotated[str, Field(min_length=1, max_length=30)]
+District = Annotated[str, Field(min_length=1, max_length=30)]
+Amount = Annotated[int, Field(ge=0, le=MAX_INT32)]
 
 
 def user_ref(user) -> dict | None:
@@ -103,14 +109,14 @@ class CustomerDetailOut(CustomerOut):
 
 class CustomerIn(Schema):
     name: str = Field(..., min_length=1, max_length=50)
-    phone: str = Field(..., min_length=1, max_length=30, description="Mainland mobile number, e.g. 13812345678")
+    phone: str = Field(..., min_length=1, max_length=30, description="Mainland mobile number of 11 digits")
     source: Source
     consent_channel: Channel = Field(..., description="How the customer gave the personal-information consent")
     gender: Gender = Gender.UNKNOWN
-    budget_min: int | None = Field(None, ge=0)
-    budget_max: int | None = Field(None, ge=0)
+    budget_min: Amount | None = None
+    budget_max: Amount | None = None
     value_tier: ValueTier = ValueTier.C
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[TagName] = Field(default_factory=list, max_length=20)
     household_notes: str = Field("", max_length=2000)
     id_number: str = Field("", max_length=30, description="Stored only with id_number_consent")
     id_number_consent: bool = Field(False, description="The customer's separate consent to store the ID number")
@@ -123,11 +129,11 @@ class CustomerPatch(Schema):
     phone: str | None = Field(None, min_length=1, max_length=30)
     gender: Gender | None = None
     source: Source | None = None
-    budget_min: int | None = Field(None, ge=0)
-    budget_max: int | None = Field(None, ge=0)
+    budget_min: Amount | None = None
+    budget_max: Amount | None = None
     value_tier: ValueTier | None = None
     household_notes: str | None = Field(None, max_length=2000)
-    tags: list[str] | None = Field(None, max_length=20)
+    tags: list[TagName] | None = Field(None, max_length=20)
 
 
 class StageIn(Schema):
@@ -153,7 +159,7 @@ class NeedsIn(Schema):
 
     purpose: CustomerNeeds.Purpose = CustomerNeeds.Purpose.BUY
     usage: CustomerNeeds.Usage | Literal[""] = ""
-    districts: list[str] = Field(default_factory=list, max_length=20)
+    districts: list[District] = Field(default_factory=list, max_length=20)
     environment: str = Field("", max_length=2000)
     community: str = Field("", max_length=2000)
     needs_school: bool = False
@@ -165,10 +171,10 @@ class NeedsIn(Schema):
     floor_min: int | None = Field(None, ge=-10, le=200)
     floor_max: int | None = Field(None, ge=-10, le=200)
     orientation: CustomerNeeds.Orientation = CustomerNeeds.Orientation.ANY
-    area_min: int | None = Field(None, ge=0)
-    area_max: int | None = Field(None, ge=0)
-    price_min: int | None = Field(None, ge=0)
-    price_max: int | None = Field(None, ge=0)
+    area_min: Amount | None = None
+    area_max: Amount | None = None
+    price_min: Amount | None = None
+    price_max: Amount | None = None
     payment: CustomerNeeds.Payment = CustomerNeeds.Payment.ANY
     notes: str = Field("", max_length=4000)
 
@@ -255,12 +261,31 @@ class VisitOut(Schema):
         return user_ref(obj.received_by) if obj.received_by_id else None
 
 
+class VisitRegisteredOut(Schema):
+    """What the desk is told after registering a visitor (issue #9 defect 6): only what it needs.
+
+    A customer outside the caller's own data scope comes with a masked name and no id; the owner
+    is never named as such (``GET /visits/{id}`` shows more, inside the caller's scope).
+    """
+
+    id: int
+    branch: Ref
+    arrived_at: dt.datetime
+    party_size: int
+    status: str
+    status_label: str
+    assigned_to: Ref | None = Field(None, description="The agent who receives the visitor; empty while unassigned")
+    customer_id: int | None = Field(None, description="Only when the customer is inside your data scope")
+    customer_name: str = Field(..., description="Masked (王*) unless the customer is inside your data scope")
+    returning_customer: bool = Field(..., description="The visitor was received at this branch's desk before")
+
+
 class VisitIn(Schema):
-    branch: int = Field(..., description="The branch whose desk registers the visit")
+    branch: Id = Field(..., description="The branch whose desk registers the visit")
     phone: str = Field(..., min_length=1, max_length=30)
     name: str = Field("", max_length=50, description="Required when the phone number is not on file")
     party_size: int = Field(1, ge=1, le=50)
-    arrived_at: dt.datetime | None = Field(None, description="Defaults to now")
+    arrived_at: Moment | None = Field(None, description="Defaults to now")
     source: Source = Source.WALK_IN
     consent_channel: Channel = Channel.FACE_TO_FACE
     note: str = Field("", max_length=200)
@@ -305,8 +330,8 @@ class CommunicationIn(Schema):
     materials: str = Field("", max_length=300)
     customer_confirmed: bool = False
     next_step: str = Field("", max_length=300)
-    occurred_at: dt.datetime | None = Field(None, description="Defaults to now; not in the future")
-    visit: int | None = Field(None, description="A visit of this customer the conversation belongs to")
+    occurred_at: Moment | None = Field(None, description="Defaults to now; not in the future")
+    visit: Id | None = Field(None, description="A visit of this customer the conversation belongs to")
 
 
 # --- follow-ups -------------------------------------------------------------------------------
@@ -347,7 +372,7 @@ class FollowUpCompleteIn(Schema):
     outcome: FollowUpOutcome
     method: Channel
     content: str = Field("", max_length=4000)
-    next_due_at: dt.datetime | None = Field(None, description="Plan the next follow-up (in the future)")
+    next_due_at: Moment | None = Field(None, description="Plan the next follow-up (in the future)")
 
 
 # --- timeline ---------------------------------------------------------------------------------

@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from django.db.models import (
     Avg,
     Count,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     Min,
@@ -28,12 +30,14 @@ from django.utils.translation import gettext_lazy as _
 
 from anju.core.grams import normalise
 from anju.core.masking import mask_phone, normalise_phone
+from anju.core.models import AuditEvent
 from anju.org.choices import BranchKind, UserStatus
 from anju.org.models import Branch, User
 
 from .choices import FollowUpStatus, OwnershipChangeKind, VisitStatus
+from .disclosure import mask_name
 from .models import Customer, DutyRoster, FollowUpTask, OwnershipChange, Visit
-from .rules import is_lead, phone_index, rotation_day, settings_for
+from .rules import manages_rotation, may_mark_left, phone_index, rotation_day, settings_for, works_visit
 from .search import name_search_q
 
 # --- the customer list (search, filters, sort) --------------------------------------------------
@@ -337,7 +341,9 @@ def reception_board_for(viewer, branch: Branch) -> dict:
         .filter(pk__in={visit.customer_id for visit in visits})
         .values_list("pk", flat=True)
     )
-    lead = is_lead(viewer)
+    runs_rotation = manages_rotation(viewer)
+    can_act = viewer.has_perm(ADD_VISIT)
+    agents = list(eligible_agents(branch)) if can_act else []
     for visit in visits:
         waited = (visit.reception_started_at or now) - visit.arrived_at
         visit.waiting_minutes = _minutes(max(waited.total_seconds(), 0))
@@ -348,10 +354,10 @@ def reception_board_for(viewer, branch: Branch) -> dict:
         )
         visit.customer_visible = visit.customer_id in visible
         visit.to_owner = visit.assigned_to_id is not None and visit.assigned_to_id == visit.customer.owner_id
-        visit.can_receive = visit.assigned_to_id is not None and (
-            lead or viewer.pk in (visit.assigned_to_id, visit.received_by_id)
-        )
-    can_act = viewer.has_perm(ADD_VISIT)
+        # The buttons follow the services' rules (which refuse anyway): R6.1.1, issue #9.
+        visit.can_receive = visit.assigned_to_id is not None and works_visit(viewer, visit)
+        visit.can_mark_left = may_mark_left(viewer, visit)
+        visit.assign_agents = _assign_choices(viewer, visit, agents, up_next, runs_rotation)
     waiting = [visit for visit in visits if visit.status == VisitStatus.WAITING]
     finished = [visit for visit in visits if visit.status in (VisitStatus.DONE, VisitStatus.LEFT)]
     done = [visit for visit in finished if visit.status == VisitStatus.DONE and visit.waiting_seconds is not None]
@@ -367,7 +373,142 @@ def reception_board_for(viewer, branch: Branch) -> dict:
         "in_reception": [visit for visit in visits if visit.status == VisitStatus.IN_RECEPTION],
         "finished": finished,
         "average_wait": _minutes(sum(v.waiting_seconds for v in done) / len(done)) if done else None,
-        "agents": list(eligible_agents(branch)) if can_act else [],
         "can_act": can_act,
-        "is_lead": lead,
+        "manages_rotation": runs_rotation,
+        "rotation_log": rotation_log(branch, today, viewer=viewer),
     }
+
+
+def _assign_choices(viewer, visit: Visit, agents: list[User], up_next: DutyRoster | None, runs_rotation: bool):
+    """Whom the viewer may give the visitor to (``visit_assign``'s rule): anyone but the current agent for
+    whoever runs the rotation; else only a visitor nobody was given yet — to the agent up next, or with
+    nobody on duty to any agent but the viewer."""
+    if runs_rotation:
+        return [agent for agent in agents if agent.pk != visit.assigned_to_id]
+    if visit.assigned_to_id is not None:
+        return []
+    if up_next is not None:
+        return [up_next.agent]
+    return [agent for agent in agents if agent.pk != viewer.pk]
+
+
+# --- the rotation log (轮接记录, R6.1.1, issue #9) ------------------------------------------------
+
+ROTATION_LOG_LIMIT = 200
+ROTATION_ACTIONS = (
+    "customers.roster.skipped",
+    "customers.roster.availability_changed",
+    "customers.visit.assigned",
+    "customers.visit.reception_started",
+    "customers.visit.left",
+)
+
+
+@dataclass
+class RotationLogEntry:
+    """One act on the rotation: ``text`` says who did what to whom, in the viewer's language."""
+
+    at: dt.datetime
+    kind: str
+    text: str
+    reason: str
+    actor_id: int | None
+    agent_id: int | None
+
+
+def _log_kind(event: AuditEvent) -> str | None:
+    """What an audited rotation act was, or None when it touched nobody else's turn or visitor."""
+    before, after = event.before or {}, event.after or {}
+    if event.action == "customers.roster.skipped":
+        return "passed" if after.get("agent") == event.actor_id else "skipped"
+    if event.action == "customers.roster.availability_changed":
+        if after.get("agent") == event.actor_id:
+            return None
+        return "back" if after.get("is_available") else "away"
+    if event.action == "customers.visit.assigned":
+        return "reassigned" if before.get("assigned_to") else "assigned"
+    assigned = after.get("assigned_to")
+    if assigned is None or assigned == event.actor_id:
+        return None
+    return "received" if event.action == "customers.visit.reception_started" else "left"
+
+
+_LOG_TEXTS = {
+    "passed": _("%(agent)s passed their own turn"),
+    "skipped": _("%(actor)s skipped %(agent)s's turn"),
+    "away": _("%(actor)s took %(agent)s out of the rotation"),
+    "back": _("%(actor)s put %(agent)s back in the rotation"),
+    "assigned": _("%(actor)s assigned visitor %(visitor)s to %(agent)s"),
+    "reassigned": _("%(actor)s reassigned visitor %(visitor)s from %(previous)s to %(agent)s"),
+    "received": _("%(actor)s received %(agent)s's visitor %(visitor)s"),
+    "left": _("%(actor)s marked %(agent)s's visitor %(visitor)s as left"),
+}
+
+
+def rotation_log(branch: Branch, day: dt.date, *, viewer) -> list[RotationLogEntry]:
+    """The day's skipped and passed turns, agents paused by others, manual assignments and reassignments,
+    and visitors received or closed by someone other than their agent at ``branch``, newest first.
+
+    Whoever runs the rotation sees every entry; anyone else only the entries that name them (their own
+    turn or visitor, or what they did). Read from the audit trail (the ``occurred_at`` index serves the
+    day) in at most three queries, whatever the day held."""
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    events = AuditEvent.objects.filter(
+        action__in=ROTATION_ACTIONS,
+        occurred_at__gte=start,
+        occurred_at__lt=start + dt.timedelta(days=1),
+        after__branch=branch.pk,
+    )
+    if not manages_rotation(viewer):
+        events = events.filter(
+            Q(actor=viewer.pk)
+            | Q(after__agent=viewer.pk)
+            | Q(after__assigned_to=viewer.pk)
+            | Q(before__assigned_to=viewer.pk)
+        )
+    events = list(
+        events.only(
+            "occurred_at", "actor_id", "actor_name", "action", "target_id", "before", "after", "reason"
+        ).order_by("-seq")[:ROTATION_LOG_LIMIT]
+    )
+    kinds = [(event, kind) for event in events if (kind := _log_kind(event)) is not None]
+    user_ids, visit_ids = set(), set()
+    for event, _kind in kinds:
+        before, after = event.before or {}, event.after or {}
+        user_ids.update(filter(None, (after.get("agent"), after.get("assigned_to"), before.get("assigned_to"))))
+        if event.action.startswith("customers.visit."):
+            visit_ids.add(int(event.target_id))
+    names = {user.pk: str(user) for user in User.objects.filter(pk__in=user_ids)} if user_ids else {}
+    # A visitor outside the viewer's scope is named as the desk names them: masked (issue #9 defect 6).
+    visible = Exists(Customer.objects.visible_to(viewer).filter(pk=OuterRef("customer_id")))
+    visitors = (
+        {
+            pk: name if shown else mask_name(name)
+            for pk, name, shown in Visit.objects.filter(pk__in=visit_ids, branch=branch)
+            .annotate(shown=visible)
+            .values_list("pk", "customer__name", "shown")
+        }
+        if visit_ids
+        else {}
+    )
+    entries = []
+    for event, kind in kinds:
+        before, after = event.before or {}, event.after or {}
+        agent_id = after.get("agent", after.get("assigned_to"))
+        words = {
+            "actor": event.actor_name or "—",
+            "agent": names.get(agent_id, "—"),
+            "previous": names.get(before.get("assigned_to"), "—"),
+            "visitor": visitors.get(int(event.target_id), "—") if event.action.startswith("customers.visit.") else "",
+        }
+        entries.append(
+            RotationLogEntry(
+                at=event.occurred_at,
+                kind=kind,
+                text=str(_LOG_TEXTS[kind]) % words,
+                reason=event.reason,
+                actor_id=event.actor_id,
+                agent_id=agent_id,
+            )
+        )
+    return entries

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from anju.core.api import AUTH_ERRORS, ErrorOut, Paginated, require_perm
+from anju.core.api import AUTH_ERRORS, BODY_ERRORS, INPUT_ERRORS, ErrorOut, Id, Paginated, require_perm
 from anju.core.errors import ValidationFailed
 from anju.core.scoping import get_scoped_or_404
 from anju.org.schemas import Ref
@@ -56,7 +56,9 @@ VIEW_PROJECT = "listings.view_project"
 VIEW_BUILDING = "listings.view_building"
 
 NOT_FOUND = {404: ErrorOut}
-WRITE_ERRORS = {**AUTH_ERRORS, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+# What reading one record can answer: its id out of bounds (422) or outside the caller's scope (404).
+READ_ERRORS = {**AUTH_ERRORS, **NOT_FOUND, **INPUT_ERRORS}
+WRITE_ERRORS = {**AUTH_ERRORS, **BODY_ERRORS, 404: ErrorOut, 409: ErrorOut}
 # Fields PATCH may clear (set to null); the others are ignored when sent as null.
 NULLABLE = {"usable_area"}
 DETAIL_RELATED = ("project", "building", "collector", "branch", "team", "last_verified_by")
@@ -89,11 +91,12 @@ def _changes(payload: Schema) -> dict:
 class ListingFilters(Schema):
     search: str = Field("", max_length=50, description="Chinese substring of the title, community or address")
     district: str = Field("", max_length=30)
-    project: int | None = None
-    price_min: Decimal | None = Field(None, ge=0, description="Total price, 10k CNY")
-    price_max: Decimal | None = Field(None, ge=0, description="Total price, 10k CNY")
-    area_min: Decimal | None = Field(None, ge=0, description="Built area, ㎡")
-    area_max: Decimal | None = Field(None, ge=0, description="Built area, ㎡")
+    project: Id | None = None
+    # Bounded like the columns they are compared with (total_price 10,2; built_area 8,2).
+    price_min: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2, description="Total price, 10k CNY")
+    price_max: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2, description="Total price, 10k CNY")
+    area_min: Decimal | None = Field(None, ge=0, max_digits=8, decimal_places=2, description="Built area, ㎡")
+    area_max: Decimal | None = Field(None, ge=0, max_digits=8, decimal_places=2, description="Built area, ㎡")
     rooms: str = Field("", pattern=r"^(\d{1,2}\+?)?$", description="Bedrooms: `3` exactly, `4+` four or more")
     floor_min: int | None = Field(None, ge=-5, le=200)
     floor_max: int | None = Field(None, ge=-5, le=200)
@@ -107,7 +110,7 @@ class ListingFilters(Schema):
     sort: Literal[tuple(selectors.LISTING_SORTS)] = selectors.DEFAULT_SORT  # type: ignore[valid-type]
 
 
-@router.get("/listings", response={200: list[ListingOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["listings"])
+@router.get("/listings", response={200: list[ListingOut], **AUTH_ERRORS, **INPUT_ERRORS}, tags=["listings"])
 @paginate(Paginated)
 def list_listings(request, filters: Query[ListingFilters]):
     """The company's listings, searched, filtered and sorted like the list page (no owner contact in rows)."""
@@ -153,15 +156,15 @@ def create_listing(request, payload: ListingIn):
     return Status(201, _listing_detail(request.user, listing.pk))
 
 
-@router.get("/listings/{listing_id}", response={200: ListingDetailOut, **AUTH_ERRORS, **NOT_FOUND}, tags=["listings"])
-def get_listing(request, listing_id: int):
+@router.get("/listings/{listing_id}", response={200: ListingDetailOut, **READ_ERRORS}, tags=["listings"])
+def get_listing(request, listing_id: Id):
     """One listing with its property rights, facilities and verification; the contact phone masked."""
     require_perm(request, VIEW)
     return _listing_detail(request.user, listing_id)
 
 
 @router.patch("/listings/{listing_id}", response={200: ListingDetailOut, **WRITE_ERRORS}, tags=["listings"])
-def update_listing(request, listing_id: int, payload: ListingPatch):
+def update_listing(request, listing_id: Id, payload: ListingPatch):
     """Change the fields sent, with a reason (422 ``listing.reason_required`` without one).
 
     The field-level before/after goes to the change log. Only the collector, their team lead or
@@ -174,7 +177,7 @@ def update_listing(request, listing_id: int, payload: ListingPatch):
 
 
 @router.post("/listings/{listing_id}/status", response={200: ListingDetailOut, **WRITE_ERRORS}, tags=["listings"])
-def change_status(request, listing_id: int, payload: StatusIn):
+def change_status(request, listing_id: Id, payload: StatusIn):
     """A manual status change with a reason, along the status table (409 ``listing.bad_status_change``)."""
     require_perm(request, CHANGE)
     listing = _listing(request.user, listing_id)
@@ -183,7 +186,7 @@ def change_status(request, listing_id: int, payload: StatusIn):
 
 
 @router.post("/listings/{listing_id}/reverify", response={200: VerificationOut, **WRITE_ERRORS}, tags=["listings"])
-def reverify_listing(request, listing_id: int, payload: ReverifyIn):
+def reverify_listing(request, listing_id: Id, payload: ReverifyIn):
     """Re-verify the listing (at least monthly): confirm it as is, or send the fields found changed."""
     require_perm(request, CHANGE)
     listing = _listing(request.user, listing_id)
@@ -195,10 +198,10 @@ def reverify_listing(request, listing_id: int, payload: ReverifyIn):
 
 @router.post(
     "/listings/{listing_id}/reveal",
-    response={200: ListingRevealOut, **AUTH_ERRORS, **NOT_FOUND, 422: ErrorOut, 429: ErrorOut},
+    response={200: ListingRevealOut, **AUTH_ERRORS, **NOT_FOUND, **BODY_ERRORS, 429: ErrorOut},
     tags=["listings"],
 )
-def reveal_contact(request, listing_id: int, payload: ListingRevealIn):
+def reveal_contact(request, listing_id: Id, payload: ListingRevealIn):
     """The full owner / developer phone: needs the reveal permission and a typed reason; audited and rate-limited."""
     require_perm(request, VIEW)
     listing = _listing(request.user, listing_id)
@@ -208,11 +211,11 @@ def reveal_contact(request, listing_id: int, payload: ListingRevealIn):
 
 @router.get(
     "/listings/{listing_id}/history",
-    response={200: list[ListingChangeOut], **AUTH_ERRORS, **NOT_FOUND, 422: ErrorOut},
+    response={200: list[ListingChangeOut], **READ_ERRORS},
     tags=["listings"],
 )
 @paginate(Paginated)
-def listing_history(request, listing_id: int):
+def listing_history(request, listing_id: Id):
     """The change log, newest first: field-level before/after, reason, person and time (append-only)."""
     require_perm(request, VIEW)
     listing = _listing(request.user, listing_id)
@@ -264,10 +267,10 @@ def _reasons(match) -> list[dict]:
 
 @router.get(
     "/customers/{customer_id}/matching-listings",
-    response={200: list[ListingMatchOut], **AUTH_ERRORS, **NOT_FOUND, 422: ErrorOut},
+    response={200: list[ListingMatchOut], **READ_ERRORS},
     tags=["listings"],
 )
-def matching_listings(request, customer_id: int, params: Query[MatchParams]):
+def matching_listings(request, customer_id: Id, params: Query[MatchParams]):
     """Available listings ranked for the customer's needs, each with the criteria met and missed."""
     from anju.customers.models import Customer
 
@@ -286,10 +289,10 @@ def matching_listings(request, customer_id: int, params: Query[MatchParams]):
 
 @router.get(
     "/listings/{listing_id}/matching-customers",
-    response={200: list[CustomerMatchOut], **AUTH_ERRORS, **NOT_FOUND, 422: ErrorOut},
+    response={200: list[CustomerMatchOut], **READ_ERRORS},
     tags=["listings"],
 )
-def matching_customers(request, listing_id: int, params: Query[MatchParams]):
+def matching_customers(request, listing_id: Id, params: Query[MatchParams]):
     """Customers in the caller's scope whose needs this available listing meets, best first (phones masked)."""
     from .selectors.matching import customers_for_listing
 
@@ -309,7 +312,7 @@ class ProjectFilters(Schema):
     district: str = Field("", max_length=30)
 
 
-@router.get("/projects", response={200: list[ProjectOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["projects"])
+@router.get("/projects", response={200: list[ProjectOut], **AUTH_ERRORS, **INPUT_ERRORS}, tags=["projects"])
 @paginate(Paginated)
 def list_projects(request, filters: Query[ProjectFilters]):
     """New-home projects with their building and unit counts, by name."""
@@ -317,8 +320,8 @@ def list_projects(request, filters: Query[ProjectFilters]):
     return project_list_for(request.user, name=filters.search, city=filters.city, district=filters.district)
 
 
-@router.get("/projects/{project_id}", response={200: ProjectDetailOut, **AUTH_ERRORS, **NOT_FOUND}, tags=["projects"])
-def get_project(request, project_id: int):
+@router.get("/projects/{project_id}", response={200: ProjectDetailOut, **READ_ERRORS}, tags=["projects"])
+def get_project(request, project_id: Id):
     """One project with its buildings and how many of their units are still available."""
     require_perm(request, VIEW_PROJECT)
     project = project_list_for(request.user).filter(pk=project_id).first()
@@ -343,8 +346,8 @@ BOARD_FIELDS = (
 )
 
 
-@router.get("/buildings/{building_id}/board", response={200: BoardOut, **AUTH_ERRORS, **NOT_FOUND}, tags=["projects"])
-def building_board(request, building_id: int):
+@router.get("/buildings/{building_id}/board", response={200: BoardOut, **READ_ERRORS}, tags=["projects"])
+def building_board(request, building_id: Id):
     """The sales-control board (销控表): every unit of the building, top floor first, with status and price."""
     require_perm(request, VIEW_BUILDING)
     building = get_scoped_or_404(Building.objects.select_related("project"), request.user, pk=building_id)

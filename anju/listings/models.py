@@ -399,3 +399,52 @@ class Resource(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class PriceListImport(models.Model):
+    """A large price-list import run by the task worker (issue #9, R3.1.1): the upload until the job has
+    run, then its outcome and progress, which the import page polls."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting to start")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Imported")
+        FAILED = "failed", _("Not imported")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="price_imports")
+    created_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    filename = models.CharField(_("file"), max_length=150)
+    # The uploaded workbook (at most the import's size limit); emptied as soon as the job has run.
+    content = models.BinaryField(default=b"", editable=False)
+    language = models.CharField(max_length=10, blank=True)  # the uploader's, for the job's messages
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    processed = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(_("units changed"), default=0)
+    message = models.CharField(max_length=500, blank=True)
+    errors = models.JSONField(default=list, blank=True)  # [{"row": …, "column": …, "message": …}, …]
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ScopedQuerySet.as_manager()
+    scope_paths = {"owner": "created_by", "branch": "project__branch"}
+    # Only those who manage the project's sales office see its imports; there is no catalogue reach.
+    scope_actions = {"view": RoleScope(), "manage": RoleScope()}
+
+    class Meta:
+        verbose_name = _("price-list import")
+        verbose_name_plural = _("price-list imports")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["project", "-created_at"], name="price_import_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        return min(100, self.processed * 100 // self.rows) if self.rows else 0

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import FieldDoesNotExist
 from ninja import Field, Schema
 
+from anju.core.api import Id
 from anju.org.schemas import Ref
 
 from .choices import (
@@ -32,6 +33,13 @@ OrientationValue = Literal[tuple(Orientation.values)]  # type: ignore[valid-type
 DecorationValue = Literal[tuple(Decoration.values)]  # type: ignore[valid-type]
 RightTypeValue = Literal[tuple(RightType.values)]  # type: ignore[valid-type]
 CertificateValue = Literal[tuple(CertificateStatus.values)]  # type: ignore[valid-type]
+
+
+# Bounds that keep the derived unit price (total × 10,000 / built area, a PostgreSQL ``integer``)
+# in its column: at most 200,000 × 10k CNY over at least 1 ㎡ (issue #9).
+AREA_MIN = Decimal("1")
+PRICE_MAX = Decimal("200000")
+Tag = Annotated[str, Field(min_length=1, max_length=20)]
 
 
 def user_ref(user) -> dict | None:
@@ -151,8 +159,10 @@ class _ListingFields(Schema):
     room_no: str | None = Field(None, max_length=20)
     floor: int | None = Field(None, ge=-5, le=200)
     total_floors: int | None = Field(None, ge=1, le=200)
-    built_area: Decimal | None = Field(None, max_digits=8, decimal_places=2, description="㎡, greater than 0")
-    usable_area: Decimal | None = Field(None, max_digits=8, decimal_places=2, description="㎡; null clears it")
+    built_area: Decimal | None = Field(None, ge=AREA_MIN, max_digits=8, decimal_places=2, description="㎡, at least 1")
+    usable_area: Decimal | None = Field(
+        None, ge=AREA_MIN, max_digits=8, decimal_places=2, description="㎡; null clears it"
+    )
     rooms: int | None = Field(None, ge=0, le=20)
     halls: int | None = Field(None, ge=0, le=10)
     baths: int | None = Field(None, ge=0, le=10)
@@ -169,18 +179,20 @@ class _ListingFields(Schema):
     near_hospital: bool | None = None
     near_commerce: bool | None = None
     facility_notes: str | None = Field(None, max_length=4000)
-    total_price: Decimal | None = Field(None, max_digits=10, decimal_places=2, description="10k CNY, greater than 0")
+    total_price: Decimal | None = Field(
+        None, le=PRICE_MAX, max_digits=10, decimal_places=2, description="10k CNY, greater than 0"
+    )
     contact_name: str | None = Field(None, max_length=50)
     contact_phone: str | None = Field(None, max_length=30, description="An empty value keeps the stored number")
-    tags: list[str] | None = Field(None, max_length=20)
+    tags: list[Tag] | None = Field(None, max_length=20)
 
 
 class ListingIn(Schema):
     """A new listing; the caller becomes its collector (谁采集、谁负责)."""
 
     kind: KindValue = ListingKind.RESALE.value
-    project: int | None = Field(None, description="A project id (new-home units and listings in a project)")
-    building: int | None = Field(None, description="A building of the project (new-home units)")
+    project: Id | None = Field(None, description="A project id (new-home units and listings in a project)")
+    building: Id | None = Field(None, description="A building of the project (new-home units)")
     title: str = Field(..., min_length=1, max_length=120)
     city: str = Field(..., min_length=1, max_length=30)
     district: str = Field(..., min_length=1, max_length=30)
@@ -191,8 +203,8 @@ class ListingIn(Schema):
     room_no: str = Field("", max_length=20)
     floor: int = Field(..., ge=-5, le=200)
     total_floors: int = Field(..., ge=1, le=200)
-    built_area: Decimal = Field(..., max_digits=8, decimal_places=2, description="㎡, greater than 0")
-    usable_area: Decimal | None = Field(None, max_digits=8, decimal_places=2, description="㎡")
+    built_area: Decimal = Field(..., ge=AREA_MIN, max_digits=8, decimal_places=2, description="㎡, at least 1")
+    usable_area: Decimal | None = Field(None, ge=AREA_MIN, max_digits=8, decimal_places=2, description="㎡")
     rooms: int = Field(..., ge=0, le=20)
     halls: int = Field(1, ge=0, le=10)
     baths: int = Field(1, ge=0, le=10)
@@ -209,12 +221,14 @@ class ListingIn(Schema):
     near_hospital: bool = False
     near_commerce: bool = False
     facility_notes: str = Field("", max_length=4000)
-    total_price: Decimal = Field(..., max_digits=10, decimal_places=2, description="10k CNY, greater than 0")
+    total_price: Decimal = Field(
+        ..., le=PRICE_MAX, max_digits=10, decimal_places=2, description="10k CNY, greater than 0"
+    )
     contact_name: str = Field("", max_length=50)
     contact_phone: str = Field(
         "", max_length=30, description="Owner (resale) or developer (new home); stored encrypted"
     )
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
 
 
 class ListingPatch(_ListingFields):

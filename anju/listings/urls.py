@@ -24,6 +24,7 @@ urlpatterns = [
     path("buildings/<int:pk>/board/", board.building_board, name="building-board"),
     path("projects/<int:pk>/import/", imports.price_import, name="price-import"),
     path("projects/<int:pk>/import/template.xlsx", imports.price_template, name="price-template"),
+    path("projects/<int:pk>/import/<int:job_id>/", imports.price_import_job, name="price-import-job"),
     path("<int:pk>/reverify/", stale.listing_reverify, name="listing-reverify"),
     path("stale/", stale.stale_queue, name="stale-queue"),
     path("settings/<int:branch_id>/", stale.listing_settings, name="listing-settings"),

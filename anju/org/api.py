@@ -7,10 +7,10 @@ annotations at import time and cannot resolve them from strings.
 from django.contrib.auth import authenticate, user_logged_in
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from ninja import Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from anju.core.api import AUTH_ERRORS, ErrorOut, Paginated, require_perm
+from anju.core.api import AUTH_ERRORS, BODY_ERRORS, INPUT_ERRORS, ErrorOut, Id, Paginated, require_perm
 from anju.core.errors import ApplicationError
 from anju.core.scoping import get_scoped_or_404, scope_of
 
@@ -22,9 +22,13 @@ from .services import two_factor
 
 router = Router()
 
+# Reading one record: its id out of bounds (422) or outside the caller's scope (404).
+READ_ERRORS = {**AUTH_ERRORS, **INPUT_ERRORS, 404: ErrorOut}
+LIST_ERRORS = {**AUTH_ERRORS, **INPUT_ERRORS}
+
 
 @router.post(
-    "/auth/token", auth=None, response={201: TokenOut, 401: ErrorOut, 422: ErrorOut, 429: ErrorOut}, tags=["auth"]
+    "/auth/token", auth=None, response={201: TokenOut, 401: ErrorOut, **BODY_ERRORS, 429: ErrorOut}, tags=["auth"]
 )
 def issue_token(request, payload: TokenIn):
     """Exchange a username and password for a personal access token (lockout rules apply).
@@ -35,11 +39,12 @@ def issue_token(request, payload: TokenIn):
     user = authenticate(request, username=payload.username, password=payload.password)
     if user is None:
         raise ApplicationError("auth.invalid_credentials", _("The username or password is not correct."), status=401)
-    if two_factor.two_factor_required(user):
+    with_two_factor = two_factor.two_factor_required(user)
+    if with_two_factor:
         _second_factor(user, payload.otp)
     # A token exchange is a password login: audited as one, and it clears axes' failure count.
     user_logged_in.send(sender=user.__class__, request=request, user=user)
-    token, raw = auth_services.token_create(actor=user, name=payload.name or "API")
+    token, raw = auth_services.token_create(actor=user, name=payload.name or "API", with_two_factor=with_two_factor)
     return Status(201, {"token": raw, "name": token.name, "expires_at": token.expires_at})
 
 
@@ -67,8 +72,8 @@ def list_tokens(request):
     return ApiToken.objects.filter(user=request.user).order_by("-created_at")
 
 
-@router.delete("/auth/tokens/{token_id}", response={204: None, **AUTH_ERRORS, 404: ErrorOut}, tags=["auth"])
-def revoke_token(request, token_id: int):
+@router.delete("/auth/tokens/{token_id}", response={204: None, **READ_ERRORS}, tags=["auth"])
+def revoke_token(request, token_id: Id):
     """Revoke one of the caller's own tokens."""
     token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
     auth_services.token_revoke(actor=request.user, token=token)
@@ -85,10 +90,10 @@ def me(request):
 
 
 class BranchFilters(Schema):
-    search: str = ""
+    search: str = Field("", max_length=50)
 
 
-@router.get("/branches", response={200: list[BranchOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["org"])
+@router.get("/branches", response={200: list[BranchOut], **LIST_ERRORS}, tags=["org"])
 @paginate(Paginated)
 def list_branches(request, filters: Query[BranchFilters]):
     """Branches in the caller's scope, in tree order."""
@@ -96,19 +101,19 @@ def list_branches(request, filters: Query[BranchFilters]):
     return selectors.branch_list_for(request.user, search=filters.search)
 
 
-@router.get("/branches/{branch_id}", response={200: BranchOut, **AUTH_ERRORS, 404: ErrorOut}, tags=["org"])
-def get_branch(request, branch_id: int):
+@router.get("/branches/{branch_id}", response={200: BranchOut, **READ_ERRORS}, tags=["org"])
+def get_branch(request, branch_id: Id):
     """One branch in the caller's scope (404 outside it)."""
     require_perm(request, "org.view_branch")
     return get_scoped_or_404(Branch.objects, request.user, pk=branch_id)
 
 
 class TeamFilters(Schema):
-    search: str = ""
-    branch: int | None = None
+    search: str = Field("", max_length=50)
+    branch: Id | None = None
 
 
-@router.get("/teams", response={200: list[TeamOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["org"])
+@router.get("/teams", response={200: list[TeamOut], **LIST_ERRORS}, tags=["org"])
 @paginate(Paginated)
 def list_teams(request, filters: Query[TeamFilters]):
     """Teams in the caller's scope."""
@@ -116,22 +121,22 @@ def list_teams(request, filters: Query[TeamFilters]):
     return selectors.team_list_for(request.user, search=filters.search, branch_id=filters.branch)
 
 
-@router.get("/teams/{team_id}", response={200: TeamOut, **AUTH_ERRORS, 404: ErrorOut}, tags=["org"])
-def get_team(request, team_id: int):
+@router.get("/teams/{team_id}", response={200: TeamOut, **READ_ERRORS}, tags=["org"])
+def get_team(request, team_id: Id):
     """One team in the caller's scope (404 outside it)."""
     require_perm(request, "org.view_team")
     return get_scoped_or_404(Team.objects.select_related("branch", "lead"), request.user, pk=team_id)
 
 
 class UserFilters(Schema):
-    search: str = ""
-    branch: int | None = None
-    team: int | None = None
-    status: str = ""
-    role: str = ""
+    search: str = Field("", max_length=50)
+    branch: Id | None = None
+    team: Id | None = None
+    status: str = Field("", max_length=20)
+    role: str = Field("", max_length=40)
 
 
-@router.get("/users", response={200: list[UserOut], **AUTH_ERRORS, 422: ErrorOut}, tags=["org"])
+@router.get("/users", response={200: list[UserOut], **LIST_ERRORS}, tags=["org"])
 @paginate(Paginated)
 def list_users(request, filters: Query[UserFilters]):
     """Users in the caller's scope; phones are masked."""
@@ -146,8 +151,8 @@ def list_users(request, filters: Query[UserFilters]):
     )
 
 
-@router.get("/users/{user_id}", response={200: UserOut, **AUTH_ERRORS, 404: ErrorOut}, tags=["org"])
-def get_user(request, user_id: int):
+@router.get("/users/{user_id}", response={200: UserOut, **READ_ERRORS}, tags=["org"])
+def get_user(request, user_id: Id):
     """One user in the caller's scope (404 outside it); the phone is masked."""
     require_perm(request, "org.view_user")
     queryset = User.objects.select_related("branch", "team").prefetch_related("roles")

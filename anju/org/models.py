@@ -143,7 +143,7 @@ class AnjuUserManager(UserManager.from_queryset(ScopedQuerySet)):
     pass
 
 
-phone_validator = RegexValidator(r"^1[3-9]\d{9}$", _("Enter a mainland mobile number of 11 digits, e.g. 13812345678."))
+phone_validator = RegexValidator(r"^1[3-9]\d{9}$", _("Enter a mainland mobile number: 11 digits starting with 1."))
 
 
 class User(AbstractUser):
@@ -227,6 +227,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(_("expires at"))
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    # Issued after a second factor (an authenticator code at the API exchange, or from a web session
+    # that passed it): once a role of the user requires two-factor sign-in, only such tokens work.
+    issued_with_two_factor = models.BooleanField(_("issued with two-factor sign-in"), default=False)
 
     class Meta:
         verbose_name = _("API token")

@@ -122,6 +122,7 @@ def test_error_responses_in_the_schema_use_the_error_shape(spec):
 def test_paginated_lists_document_their_bounds(spec):
     parameters = {param["name"]: param for param in spec["paths"]["/api/v1/users"]["get"]["parameters"]}
     assert parameters["page"]["schema"]["minimum"] == 1
+    assert parameters["page"]["schema"]["maximum"] == 100_000
     assert parameters["page_size"]["schema"]["maximum"] == 200
     paged = spec["components"]["schemas"]["PagedUserOut"]
     assert set(paged["required"]) >= {"count", "page", "page_size", "items"}
@@ -158,3 +159,72 @@ def test_docs_page_uses_no_cdn(client):
     content = client.get("/api/v1/docs").content.decode()
     assert "cdn.jsdelivr.net" not in content
     assert "/static/ninja/swagger-ui-bundle.js" in content
+
+
+# --- issue #9: the schema tells the truth about bounds and statuses -----------------------------
+
+
+def _schema():
+    from anju.core.api import api
+
+    return api.get_openapi_schema()
+
+
+def _leaves(spec: dict, schema: dict, seen: frozenset = frozenset()):
+    """Every typed leaf of a request schema, following $refs, anyOf, array items and properties."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name not in seen:
+            yield from _leaves(spec, spec["components"]["schemas"][name], seen | {name})
+        return
+    for option in schema.get("anyOf", []) + schema.get("allOf", []):
+        yield from _leaves(spec, option, seen)
+    if "items" in schema:
+        yield from _leaves(spec, schema["items"], seen)
+    for child in schema.get("properties", {}).values():
+        yield from _leaves(spec, child, seen)
+    if "type" in schema:
+        yield schema
+
+
+def test_every_operation_documents_422_for_its_input_and_400_for_a_malformed_body():
+    spec = _schema()
+    for method, path, operation in operations(spec):
+        label = f"{method.upper()} {path}"
+        statuses = {str(status) for status in operation["responses"]}
+        if operation.get("parameters") or "requestBody" in operation:
+            assert "422" in statuses, f"{label} does not document 422"
+        if "requestBody" in operation:
+            assert "400" in statuses, f"{label} does not document 400 (malformed JSON)"
+
+
+def test_every_integer_a_client_sends_is_bounded():
+    """Unbounded input reached the database as 500s (OverflowError on SQLite, DataError on PostgreSQL)."""
+    spec = _schema()
+    checked = 0
+    for method, path, operation in operations(spec):
+        schemas = [param["schema"] for param in operation.get("parameters", [])]
+        if "requestBody" in operation:
+            schemas.append(operation["requestBody"]["content"]["application/json"]["schema"])
+        for schema in schemas:
+            for leaf in _leaves(spec, schema):
+                if leaf["type"] == "integer":
+                    assert "maximum" in leaf, f"{method.upper()} {path}: {leaf}"
+                    checked += 1
+    assert checked > 50
+
+
+def test_body_strings_are_bounded_except_decimal_alternatives():
+    """An over-long string must be a 422, not a database error on PostgreSQL. Decimals are offered as
+    strings too; their bound is the number's (max_digits)."""
+    spec = _schema()
+    for name, component in spec["components"]["schemas"].items():
+        if not name.endswith(("In", "Patch")):
+            continue
+        for field, prop in component.get("properties", {}).items():
+            options = prop.get("anyOf", [prop])
+            options += [option["items"] for option in options if "items" in option]
+            numeric = any(option.get("type") == "number" for option in options)
+            for option in options:
+                if option.get("type") == "string" and not numeric and not {"enum", "const", "format"} & set(option):
+                    assert "maxLength" in option, f"{name}.{field} has no maxLength"

@@ -1,7 +1,10 @@
 """The one reveal service (core.reveal): one reason rule, one hourly limit per user across every kind
-of reveal, one log — whether a customer's number or a listing owner's number is revealed."""
+of reveal, one log — whether a customer's number or a listing owner's number is revealed. The reason is cleaned
+and needs four letters or CJK characters on every path: service, page and API (issue #9 defect 5, R5.2.2)."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from django.db import connection
@@ -11,10 +14,11 @@ from django.utils import timezone
 
 from anju.core.errors import ApplicationError
 from anju.core.models import AuditEvent, RevealLog
-from anju.core.reveal import reason_is_meaningful
+from anju.core.reveal import REVEAL_REASON_MIN_CHARS
 from anju.customers.services.customers import customer_register, customer_reveal
 from anju.listings.services.listings import listing_create, listing_reveal_contact
-from tests.helpers import listing_fields
+from anju.org.services.auth import token_create
+from tests.helpers import assert_error, listing_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -103,22 +107,110 @@ def test_each_reveal_writes_one_log_row_and_its_audit_event(p, customer, listing
     assert (listing_event.target_id, listing_event.after, listing_event.reason) == (str(listing.pk), None, "约业主看房")
 
 
-@pytest.mark.parametrize("reason", ["", "   ", "a", " x ", "。", "??", "!?…", "-- --", "a."])
+# --- the reason (issue #9 defect 5) -------------------------------------------------------------------
+
+INVISIBLE = "\u200b\u200b"  # two zero-width spaces: looks filled in, says nothing
+REFUSED_REASONS = [
+    "",
+    "   ",
+    INVISIBLE,
+    "....",
+    "1234",
+    "a b",
+    "\u3000\u3000",  # ideographic spaces
+    "\u200e\u200f\u202e",  # bidi marks and an override
+    "\u3164\u3164\u3164\u3164",  # Hangul fillers: letters to Python, blank on screen
+    "回访",  # two characters: too short for a reveal
+    "aaaa",
+    "。。。！",
+]
+
+
+@pytest.mark.parametrize("reason", REFUSED_REASONS)
 def test_a_reason_that_only_looks_filled_is_refused(p, customer, listing, reason):
     error = refused(customer_reveal, actor=p.agent, customer=customer, field="phone", reason=reason)
     assert (error.code, error.status) == ("customer.reveal_reason_required", 422)
     assert "reason" in error.fields
+    assert str(error.message) == f"请填写具体原因（至少 {REVEAL_REASON_MIN_CHARS} 个字，数字、空格和标点不计）。"
     error = refused(listing_reveal_contact, actor=p.agent, listing=listing, reason=reason)
     assert (error.code, error.status) == ("listing.reveal_reason_required", 422)
     assert not RevealLog.objects.exists()
     assert not AuditEvent.objects.filter(action__in=[CUSTOMER_EVENT, LISTING_EVENT]).exists()
 
 
-@pytest.mark.parametrize(
-    ("reason", "meaningful"), [("核实", True), ("ab", True), ("a1", True), ("核", False), ("“”", False)]
-)
-def test_reason_rule(reason, meaningful):
-    assert reason_is_meaningful(reason) is meaningful
+def test_the_reason_is_stored_cleaned(p, customer, listing):
+    typed = "\u200f请\u3000核对\u200b  号码\u00a0"
+    assert customer_reveal(actor=p.agent, customer=customer, field="phone", reason=typed) == CUSTOMER_PHONE
+    assert listing_reveal_contact(actor=p.agent, listing=listing, reason=typed) == OWNER_PHONE
+
+    assert set(RevealLog.objects.values_list("reason", flat=True)) == {"请 核对 号码"}
+    assert set(
+        AuditEvent.objects.filter(action__in=[CUSTOMER_EVENT, LISTING_EVENT]).values_list("reason", flat=True)
+    ) == {"请 核对 号码"}
+
+
+@pytest.mark.parametrize("reason", [INVISIBLE, "...."])
+def test_the_pages_refuse_an_empty_looking_reason_with_the_rule(client, p, customer, listing, reason):
+    client.force_login(p.agent)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"
+    customer_url = reverse("customers:customer-reveal", args=[customer.pk])
+    listing_url = reverse("listings:listing-reveal", args=[listing.pk])
+
+    for url, data in ((customer_url, {"field": "phone", "reason": reason}), (listing_url, {"reason": reason})):
+        response = client.post(url, data)
+        assert response.status_code == 422
+        html = response.content.decode()
+        assert 'data-testid="reveal-error"' in html and "请填写具体原因（至少 4 个字" in html
+        assert CUSTOMER_PHONE not in html and OWNER_PHONE not in html
+        # HTMX gets the same refusal with 200, so that it swaps the fragment in.
+        response = client.post(url, data, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200 and "请填写具体原因（至少 4 个字" in response.content.decode()
+
+    assert not RevealLog.objects.exists()
+    assert not AuditEvent.objects.filter(action__in=[CUSTOMER_EVENT, LISTING_EVENT]).exists()
+
+
+def test_the_pages_accept_a_real_reason(client, p, customer, listing):
+    client.force_login(p.agent)
+    response = client.post(
+        reverse("customers:customer-reveal", args=[customer.pk]), {"field": "phone", "reason": "\u200b回电确认"}
+    )
+    assert response.status_code == 200 and CUSTOMER_PHONE in response.content.decode()
+    response = client.post(reverse("listings:listing-reveal", args=[listing.pk]), {"reason": "约业主看房"})
+    assert response.status_code == 200 and OWNER_PHONE in response.content.decode()
+    assert sorted(RevealLog.objects.values_list("reason", flat=True)) == ["回电确认", "约业主看房"]
+
+
+@pytest.mark.parametrize("reason", [INVISIBLE, "...."])
+def test_the_api_refuses_an_empty_looking_reason(client, p, customer, listing, reason):
+    _token, raw = token_create(actor=p.agent, name="tests")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {raw}", "HTTP_ACCEPT_LANGUAGE": "en"}
+    calls = [
+        (f"/api/v1/customers/{customer.pk}/reveal", {"field": "phone", "reason": reason}, "customer"),
+        (f"/api/v1/listings/{listing.pk}/reveal", {"reason": reason}, "listing"),
+    ]
+    for path, body, prefix in calls:
+        response = client.post(path, json.dumps(body), content_type="application/json", **headers)
+        error = assert_error(response, 422, f"{prefix}.reveal_reason_required")
+        assert "at least 4 characters" in error["message"] and "reason" in error["fields"]
+
+    response = client.post(
+        f"/api/v1/listings/{listing.pk}/reveal",
+        json.dumps({"reason": "约业主看房"}),
+        content_type="application/json",
+        **headers,
+    )
+    assert response.status_code == 200 and response.json()["value"] == OWNER_PHONE
+    assert list(RevealLog.objects.values_list("reason", flat=True)) == ["约业主看房"]
+    assert AuditEvent.objects.filter(action__in=[CUSTOMER_EVENT, LISTING_EVENT]).count() == 1
+
+
+def test_the_form_states_the_rule_the_service_applies(client, p, customer):
+    client.force_login(p.agent)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    html = client.get(reverse("customers:customer-detail", args=[customer.pk])).content.decode()
+    assert f"Give a specific reason of at least {REVEAL_REASON_MIN_CHARS} characters" in html
+    assert 'name="reason"' in html
 
 
 # --- moving the customers' reveal log into core -----------------------------------------------------

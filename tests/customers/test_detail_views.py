@@ -216,7 +216,9 @@ def test_duplicate_registration_names_the_owner_on_the_phone_field_and_writes_no
     html = body(response)
     error = html[html.index('data-testid="error-phone"') :]
     assert "李置业" in error[:200]
-    assert (Customer.objects.count(), Consent.objects.count(), AuditEvent.objects.count()) == counts
+    # Only the collision answer's own audit event is written (issue #9 defect 6).
+    assert (Customer.objects.count(), Consent.objects.count(), AuditEvent.objects.count() - 1) == counts
+    assert AuditEvent.objects.filter(action="customers.customer.collision_checked", actor=p.agent2).exists()
 
 
 def test_registration_rejects_a_reversed_budget(client, p):
@@ -325,13 +327,13 @@ def test_reveal_of_the_id_number(client, p, customer):
 def test_reveal_rate_limit_shows_inline(client, p, customer, settings):
     settings.ANJU_REVEAL_LIMIT_PER_HOUR = 1
     as_user(client, p.agent)
-    assert PHONE in body(reveal(client, customer, reason="第一次"))
+    assert PHONE in body(reveal(client, customer, reason="第一次核对"))
 
-    response = reveal(client, customer, reason="第二次")
+    response = reveal(client, customer, reason="第二次核对")
 
     assert 'data-testid="reveal-error"' in body(response)
     assert PHONE not in body(response)
-    assert reveal(client, customer, reason="第三次", htmx=False).status_code == 429
+    assert reveal(client, customer, reason="第三次核对", htmx=False).status_code == 429
     assert RevealLog.objects.count() == 1
 
 

@@ -305,7 +305,9 @@ def test_reveal_of_the_id_number(p, register):
     assert customer_reveal(actor=p.cs, customer=customer, field="id_number", reason="签约核验身份") == ID_NUMBER
     assert ID_NUMBER not in audit.canonical(AuditEvent.objects.get(action="customers.customer.revealed"))
     without = register(p.agent)
-    refused("customer.reveal_empty", customer_reveal, actor=p.agent, customer=without, field="id_number", reason="核验")
+    refused(
+        "customer.reveal_empty", customer_reveal, actor=p.agent, customer=without, field="id_number", reason="核验身份"
+    )
 
 
 def test_reveal_without_permission_is_refused(p, customer):
@@ -341,7 +343,7 @@ def test_reveal_of_another_field_is_refused(p, customer):
 def test_reveal_is_rate_limited_per_user(p, customer, register, settings):
     settings.ANJU_REVEAL_LIMIT_PER_HOUR = 3
     for number in range(3):
-        customer_reveal(actor=p.agent, customer=customer, field="phone", reason=f"核实{number}")
+        customer_reveal(actor=p.agent, customer=customer, field="phone", reason=f"核实号码{number}")
     error = refused(
         "customer.reveal_rate_limited",
         customer_reveal,

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from anju.customers.models import Communication, Customer, FollowUpTask
+from anju.customers.models import Communication, Customer, FollowUpTask, Visit
 from anju.customers.services import reception
 from anju.testing import make_personas
 
@@ -59,3 +59,34 @@ def test_desk_registration_reception_communication_and_follow_up(page, people, l
 
     page.goto("/customers/followups/?tab=upcoming")
     expect(page.locator("[data-testid=followup-table]")).to_contain_text("王女士")
+
+
+def test_lead_skips_and_reassigns_on_a_phone_and_the_rotation_log_lists_it(phone_page, people, log_in):
+    """R6.1.1, issue #9: the lead's skip and reassignment are listed in the rotation log (轮接记录) on a 390 px phone."""
+    p = people
+    reception.roster_set(actor=p.lead, branch=p.branch_a, day=reception.rotation_day(), agents=[p.agent, p.agent2])
+    visit = reception.visit_register(actor=p.cs, branch=p.branch_a, phone="13987654322", name="陈先生")
+    assert visit.assigned_to == p.agent
+    log_in(phone_page, "lead")
+    phone_page.goto("/customers/reception/")
+    log = phone_page.locator("[data-testid=rotation-log]")
+    expect(log.locator("[data-testid=rotation-log-empty]")).to_be_visible()
+
+    row = phone_page.locator("[data-testid=roster-row][data-agent=agent2]")
+    row.locator("[data-testid=roster-skip]").click()
+    row.locator("[data-testid=roster-skip-form] input[name=reason]").fill("正在接听客户电话")
+    row.locator("[data-testid=roster-skip-form] button[type=submit]").click()
+    expect(log).to_contain_text("跳过了 赵置业 的轮次")
+
+    waiting = phone_page.locator(f"[data-testid=waiting-visitor][data-visit='{visit.pk}']")
+    waiting.locator("[data-testid=visit-assign]").click()
+    form = waiting.locator("[data-testid=visit-assign-form]")
+    form.locator("select[name=agent]").select_option(str(p.agent2.pk))
+    form.locator("input[name=reason]").fill("李置业在签约室")
+    form.locator("button[type=submit]").click()
+    expect(log.locator("[data-testid=rotation-log-entry]")).to_have_count(2)
+    expect(log).to_contain_text("从 李置业 改派给 赵置业")
+    expect(log).to_contain_text("李置业在签约室")
+    # Nothing on the desk is wider than the phone.
+    assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert Visit.objects.get(pk=visit.pk).assigned_to == p.agent2

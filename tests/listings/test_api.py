@@ -250,9 +250,9 @@ def test_status_change_needs_a_reason_and_follows_the_state_table(p, api, listin
     assert_error(api("agent", "post", url, {"status": "off_market"}), 422, "listing.reason_required")
     response = api("agent", "post", url, {"status": "off_market", "reason": "业主暂不出售"})
     assert response.status_code == 200 and response.json()["status"] == "off_market"
-    assert_error(api("agent", "post", url, {"status": "sold", "reason": "x"}), 409, "listing.bad_status_change")
-    assert_error(api("agent2", "post", url, {"status": "available", "reason": "x"}), 403, "listing.not_yours")
-    assert_error(api("agent", "post", url, {"status": "gone", "reason": "x"}), 422, "validation_error")
+    assert_error(api("agent", "post", url, {"status": "sold", "reason": "测试"}), 409, "listing.bad_status_change")
+    assert_error(api("agent2", "post", url, {"status": "available", "reason": "测试"}), 403, "listing.not_yours")
+    assert_error(api("agent", "post", url, {"status": "gone", "reason": "测试"}), 422, "validation_error")
 
 
 def test_reverify_confirms_or_updates(p, api, listing):
@@ -318,10 +318,10 @@ def test_reveal_needs_a_reason_and_is_rate_limited(p, api, listing, settings):
     url = f"/api/v1/listings/{listing.pk}/reveal"
     assert_error(api("agent", "post", url, {}), 422, "listing.reveal_reason_required")
     settings.ANJU_REVEAL_LIMIT_PER_HOUR = 2
-    assert api("agent", "post", url, {"reason": "约看"}).status_code == 200
-    assert api("agent", "post", url, {"reason": "约看"}).status_code == 200
-    assert_error(api("agent", "post", url, {"reason": "约看"}), 429, "listing.reveal_rate_limited")
-    assert_error(api("agent", "post", "/api/v1/listings/999999/reveal", {"reason": "约看"}), 404, "not_found")
+    assert api("agent", "post", url, {"reason": "约业主看房"}).status_code == 200
+    assert api("agent", "post", url, {"reason": "约业主看房"}).status_code == 200
+    assert_error(api("agent", "post", url, {"reason": "约业主看房"}), 429, "listing.reveal_rate_limited")
+    assert_error(api("agent", "post", "/api/v1/listings/999999/reveal", {"reason": "约业主看房"}), 404, "not_found")
 
 
 # --- list, filters, pagination -------------------------------------------------------------------------

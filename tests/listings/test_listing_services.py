@@ -76,7 +76,7 @@ def test_status_change_needs_reason_and_follows_the_state_table(p, make_listing)
         listing_change_status(actor=p.agent, listing=listing, to_status="off_market", reason="")
     listing_change_status(actor=p.agent, listing=listing, to_status="off_market", reason="业主暂不出售")
     with pytest.raises(ApplicationError) as refused:
-        listing_change_status(actor=p.agent, listing=listing, to_status="sold", reason="x")
+        listing_change_status(actor=p.agent, listing=listing, to_status="sold", reason="测试")
     assert refused.value.code == "listing.bad_status_change"
 
 

@@ -1,5 +1,6 @@
-"""Photos and floor plans: checked uploads with thumbnails, EXIF removed, files only for signed-in users with
-a role, deletions with a reason in the change log (R3.1.1, R3.1.2)."""
+"""Photos and floor plans: checked uploads with thumbnails, every piece of metadata removed (EXIF, JPEG comments,
+XMP, ICC, PNG text — issue #9 defect 4), files only for signed-in users with a role, deletions with a reason in the
+change log (R3.1.1, R3.1.2)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from PIL import Image
+from PIL import Image, ImageCms
+from PIL.PngImagePlugin import PngInfo
 
 from anju.core.errors import ApplicationError
 from anju.core.models import AuditEvent
-from anju.listings.models import ListingChange, ListingPhoto
+from anju.listings.models import ListingChange, ListingPhoto, Resource
 from anju.listings.services.photos import photo_delete, photo_upload
+from anju.listings.services.resources import resource_upload
 from anju.testing import UserFactory
 from tests.helpers import as_user
 
@@ -89,6 +92,189 @@ def test_exif_is_stripped_and_the_picture_turned_upright(p, listing):
     assert full.format == "JPEG" and dict(full.getexif()) == {}
     assert full.size == (600, 800)
     assert "exif" not in full.info
+
+
+# --- no metadata survives (issue #9 defect 4) -----------------------------------------------------------
+
+PHONE, ID_NUMBER = "13812345678", "110101199003071234"
+SECRETS = (PHONE.encode(), ID_NUMBER.encode(), b"PhoneMaker")
+METADATA_KEYS = {"comment", "exif", "xmp", "XML:com.adobe.xmp", "icc_profile", "Comment", "Author", "Phone"}
+
+
+def personal_exif(orientation: int | None = None) -> bytes:
+    """EXIF holding a camera make, a description with a phone number and a GPS position."""
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x010E] = f"owner {PHONE}"  # ImageDescription
+    if orientation is not None:
+        exif[0x0112] = orientation
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (30.0, 15.0, 12.5), 3: "E", 4: (120.0, 10.0, 5.0)})
+    return exif.tobytes()
+
+
+def half_red_half_blue(size=(800, 600)) -> Image.Image:
+    """Red on the left half, blue on the right, so a rotation shows in the pixels."""
+    image = Image.new("RGB", size, (0, 0, 255))
+    image.paste((255, 0, 0), (0, 0, size[0] // 2, size[1]))
+    return image
+
+
+def upload_file(name: str, image: Image.Image, format_name: str, **options) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    image.save(buffer, format_name, **options)
+    data = buffer.getvalue()
+    assert PHONE.encode() in data or ID_NUMBER.encode() in data  # planted, so their absence later means something
+    return SimpleUploadedFile(name, data, content_type=f"image/{format_name.lower()}")
+
+
+def stored_bytes(field) -> bytes:
+    with field.open("rb") as handle:
+        return handle.read()
+
+
+def assert_pixels_only(data: bytes) -> Image.Image:
+    """Neither the raw bytes nor what Pillow reads from them hold any metadata or planted number."""
+    for secret in SECRETS:
+        assert secret not in data
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    assert not METADATA_KEYS & set(image.info), image.info
+    assert dict(image.getexif()) == {}
+    assert getattr(image, "text", {}) == {}
+    return image
+
+
+def close_to(pixel, colour, tolerance=40) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour, strict=True))
+
+
+def test_a_jpeg_comment_exif_xmp_and_icc_are_gone_from_the_photo_its_thumbnail_and_what_is_served(client, p, listing):
+    file = upload_file(
+        "flat.jpg",
+        half_red_half_blue(),
+        "JPEG",
+        comment=f"{PHONE} {ID_NUMBER}".encode(),
+        exif=personal_exif(orientation=6),  # rotate 90° clockwise to show
+        xmp=f"<x:xmpmeta>{ID_NUMBER}</x:xmpmeta>".encode(),
+        icc_profile=f"not a profile {PHONE}".encode(),
+    )
+    assert upload(as_user(client, p.agent), listing, file).status_code == 302
+    photo = ListingPhoto.objects.get()
+
+    full = assert_pixels_only(stored_bytes(photo.image))
+    thumb = assert_pixels_only(stored_bytes(photo.thumbnail))
+    # Orientation is the one thing kept — in the pixels: upright, the left (red) half is now on top.
+    assert full.format == "JPEG" and full.size == (600, 800)
+    assert close_to(full.getpixel((300, 100)), (255, 0, 0)) and close_to(full.getpixel((300, 700)), (0, 0, 255))
+    assert thumb.size == (400, 533)
+    assert close_to(thumb.getpixel((200, 50)), (255, 0, 0)) and close_to(thumb.getpixel((200, 480)), (0, 0, 255))
+
+    # What another branch is served holds none of it either.
+    as_user(client, p.agent3)
+    for variant in ("image", "thumb"):
+        response = client.get(reverse("listings:photo-file", args=[photo.pk, variant]))
+        assert response.status_code == 200
+        assert_pixels_only(b"".join(response.streaming_content))
+
+
+def test_a_colour_profile_is_applied_to_the_pixels_and_not_kept(p, listing):
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    file = upload_file(
+        "flat.jpg", half_red_half_blue((200, 100)), "JPEG", icc_profile=srgb, comment=f"{PHONE}".encode()
+    )
+    photo = photo_upload(actor=p.agent, listing=listing, file=file)
+    full = assert_pixels_only(stored_bytes(photo.image))
+    assert close_to(full.getpixel((10, 10)), (255, 0, 0)) and close_to(full.getpixel((190, 10)), (0, 0, 255))
+
+
+def test_png_text_chunks_and_exif_are_gone(p, listing):
+    info = PngInfo()
+    info.add_text("Comment", PHONE)  # tEXt
+    info.add_text("Phone", PHONE, zip=True)  # zTXt
+    info.add_itxt("Author", ID_NUMBER)  # iTXt
+    file = upload_file("plan.png", half_red_half_blue((300, 200)), "PNG", pnginfo=info, exif=personal_exif())
+
+    photo = photo_upload(actor=p.agent, listing=listing, file=file, kind="floor_plan")
+    full = assert_pixels_only(stored_bytes(photo.image))
+    assert full.format == "PNG" and full.size == (300, 200)
+    assert close_to(full.getpixel((10, 10)), (255, 0, 0))
+    assert_pixels_only(stored_bytes(photo.thumbnail))
+
+
+def test_webp_exif_and_xmp_are_gone(p, listing):
+    file = upload_file(
+        "flat.webp",
+        half_red_half_blue((400, 300)),
+        "WEBP",
+        exif=personal_exif(orientation=6),
+        xmp=f"<x:xmpmeta>{ID_NUMBER}</x:xmpmeta>".encode(),
+    )
+    photo = photo_upload(actor=p.agent, listing=listing, file=file)
+    full = assert_pixels_only(stored_bytes(photo.image))
+    assert full.format == "WEBP" and full.size == (300, 400)
+    assert_pixels_only(stored_bytes(photo.thumbnail))
+
+
+def test_a_palette_png_keeps_its_transparency_without_its_metadata(p, listing):
+    image = Image.new("P", (120, 80), 0)
+    image.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    image.paste(1, (60, 0, 120, 80))
+    info = PngInfo()
+    info.add_text("Comment", PHONE)
+    file = upload_file("logo.png", image, "PNG", transparency=0, pnginfo=info)
+
+    photo = photo_upload(actor=p.agent, listing=listing, file=file)
+    full = assert_pixels_only(stored_bytes(photo.image))
+    assert full.mode == "RGBA" and full.getpixel((10, 10))[3] == 0 and full.getpixel((100, 10)) == (0, 0, 255, 255)
+    thumb = assert_pixels_only(stored_bytes(photo.thumbnail))
+    assert close_to(thumb.getpixel((10, 10)), (255, 255, 255))  # transparent → white
+
+
+def test_images_in_the_resource_library_lose_their_metadata_too(client, p):
+    file = upload_file(
+        "楼盘实景.jpg",
+        half_red_half_blue((320, 240)),
+        "JPEG",
+        comment=f"{PHONE} {ID_NUMBER}".encode(),
+        exif=personal_exif(orientation=6),
+    )
+    resource = resource_upload(actor=p.manager, kind="brochure", title="实景图", file=file)
+
+    stored = assert_pixels_only(stored_bytes(resource.file))
+    assert stored.format == "JPEG" and stored.size == (240, 320)
+    assert resource.original_name == "楼盘实景.jpg" and resource.size == resource.file.size
+    response = as_user(client, p.agent3).get(reverse("listings:resource-download", args=[resource.pk]))
+    assert response.status_code == 200
+    assert_pixels_only(b"".join(response.streaming_content))
+
+
+def test_an_animated_gif_resource_keeps_its_frames_but_not_its_comment(p):
+    frames = [Image.new("RGB", (60, 40), colour) for colour in ((255, 0, 0), (0, 0, 255))]
+    file = upload_file(
+        "sales-tool.gif",
+        frames[0],
+        "GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=[200, 300],
+        loop=0,
+        comment=f"call {PHONE}".encode(),
+    )
+    resource = resource_upload(actor=p.manager, kind="sales_tool", title="动图", file=file)
+
+    stored = assert_pixels_only(stored_bytes(resource.file))
+    assert stored.format == "GIF" and stored.n_frames == 2
+    stored.seek(1)
+    assert stored.info["duration"] == 300 and close_to(stored.convert("RGB").getpixel((5, 5)), (0, 0, 255))
+
+
+def test_a_resource_with_an_image_header_but_no_image_is_refused(p):
+    fake = SimpleUploadedFile("plan.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, content_type="image/png")
+    with pytest.raises(ApplicationError) as refused:
+        resource_upload(actor=p.manager, kind="floor_plan", title="户型", file=fake)
+    assert refused.value.code == "resource.content_mismatch" and "file" in refused.value.fields
+    assert not Resource.objects.exists()
 
 
 def test_several_images_in_one_upload(client, p, listing):

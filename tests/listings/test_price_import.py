@@ -1,8 +1,11 @@
-"""Price-list import from XLSX: every row validated, all errors by row and column, all or nothing (R3.1.1)."""
+"""Price-list import from XLSX: every row validated, all errors by row and column, all or nothing (R3.1.1);
+bounded in size, rows, columns and time, never holding the write lock while it reads (issue #9)."""
 
 from __future__ import annotations
 
 import io
+import time
+import zipfile
 from decimal import Decimal
 
 import pytest
@@ -13,6 +16,7 @@ from openpyxl import Workbook
 from anju.core.errors import ApplicationError
 from anju.core.models import AuditEvent
 from anju.listings.models import Listing, ListingChange
+from anju.listings.services import import_workbook, imports
 from anju.listings.services.imports import COLUMNS, MAX_ROWS, PriceListRejected, RowError, price_list_import
 from anju.listings.services.listings import listing_change_status
 from anju.listings.services.projects import building_create, project_create
@@ -316,3 +320,152 @@ def test_service_refuses_agents_and_managers_of_other_branches(p, project):
         price_list_import(actor=p.manager, project=other, file=io.BytesIO(content), filename="p.xlsx")
     assert refused.value.status == 403
     assert ListingChange.objects.count() == 0
+
+
+# --- bounds: one upload must not stop the site (issue #9) ----------------------------------------------
+
+
+def with_sheet_xml(sheet_xml: bytes) -> bytes:
+    """A real workbook whose first sheet is replaced by ``sheet_xml`` (how a crafted upload is built)."""
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes([row(price="320")])))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = sheet_xml if item.filename == "xl/worksheets/sheet1.xml" else source.read(item)
+            target.writestr(item.filename, content)
+    return buffer.getvalue()
+
+
+def sheet_xml(rows: str) -> bytes:
+    cells = "".join(
+        f'<c r="{letter}1" t="inlineStr"><is><t>{name}</t></is></c>'
+        for letter, name in zip("AB", HEADER[:2], strict=True)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<sheetData><row r="1">{cells}</row>{rows}</sheetData></worksheet>'
+    ).encode()
+
+
+def refused_quickly(client, p, project, content: bytes) -> str:
+    """Upload ``content`` as the manager: refused (422) within two seconds of work, nothing written; the message."""
+    before = state(project)
+    client.force_login(p.manager)
+    started = time.process_time()  # CPU time: other processes on the machine do not count
+    response = import_page(client, project, content)
+    assert time.process_time() - started < 2
+    assert response.status_code == 422
+    assert state(project) == before
+    return response.context["form"].non_field_errors()[0]
+
+
+def test_a_zip_bomb_of_a_million_blank_rows_is_refused_before_it_is_unpacked(client, p, project):
+    """The defect of issue #9: a few MB that unpack to 1,000,000 blank rows locked the database."""
+    content = with_sheet_xml(sheet_xml("".join(f'<row r="{n}"/>' for n in range(2, 1_000_002))))
+    assert len(content) < import_workbook.MAX_BYTES
+    message = refused_quickly(client, p, project, content)
+    assert "MB" in message and "解压" in message
+
+
+def test_a_bomb_of_shared_strings_is_refused_before_openpyxl_parses_it(client, p, project):
+    """A few KB that unpack to 900,000 texts: openpyxl alone spends seconds of CPU per upload on them."""
+    strings = "<si><t>a</t></si>" * 900_000
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes([row(price="320")])))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            content = source.read(item)
+            if item.filename == "[Content_Types].xml":
+                content = content.replace(
+                    b"</Types>",
+                    b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+                    b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>',
+                )
+            target.writestr(item.filename, content)
+        target.writestr(
+            "xl/sharedStrings.xml",
+            '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">' + strings + "</sst>",
+        )
+    assert "解压" in refused_quickly(client, p, project, buffer.getvalue())
+
+
+def test_a_sheet_declaring_entities_is_refused(client, p, project):
+    laughs = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        b'<row r="1"><c r="A1" t="inlineStr"><is><t>&lol2;</t></is></c></row></sheetData></worksheet>'
+    )
+    assert "损坏" in refused_quickly(client, p, project, with_sheet_xml(laughs))
+
+
+def test_blank_rows_count_against_the_row_limit(client, p, project):
+    blank = "".join(f'<row r="{n}"><c r="A{n}" s="0"/></row>' for n in range(2, 20_000))
+    message = refused_quickly(client, p, project, with_sheet_xml(sheet_xml(blank)))
+    assert f"{MAX_ROWS + 1 + import_workbook.ROW_MARGIN:,}" in message and "空行" in message
+
+
+def test_one_row_numbered_far_down_the_sheet_is_refused(client, p, project):
+    message = refused_quickly(client, p, project, with_sheet_xml(sheet_xml('<row r="1048576"><c r="A1048576"/></row>')))
+    assert "空行" in message
+
+
+def test_values_beyond_the_column_limit_are_refused(client, p, project):
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADER)
+    sheet.append(row(price="320"))
+    sheet.cell(row=2, column=import_workbook.MAX_COLUMNS + 1, value="备注")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    message = refused_quickly(client, p, project, buffer.getvalue())
+    assert f"{import_workbook.MAX_COLUMNS} 列" in message
+    # Empty formatted cells out there are no values: the same row without the note is imported.
+    sheet.cell(row=2, column=import_workbook.MAX_COLUMNS + 1).value = None
+    sheet.cell(row=2, column=import_workbook.MAX_COLUMNS + 1).number_format = "0.00"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    assert import_page(client, project, buffer.getvalue()).status_code == 302
+    assert unit(project, "3幢", "101").total_price == Decimal("320")
+
+
+def test_a_row_of_too_many_cells_is_refused(client, p, project):
+    cells = "".join("<c/>" for _ in range(import_workbook.MAX_CELLS_PER_ROW + 1))
+    message = refused_quickly(client, p, project, with_sheet_xml(sheet_xml(f'<row r="2">{cells}</row>')))
+    assert f"{import_workbook.MAX_COLUMNS} 列" in message
+
+
+def test_reading_past_the_deadline_is_refused(client, p, project, monkeypatch):
+    monkeypatch.setattr(import_workbook, "PARSE_SECONDS", 0.0)
+    content = xlsx_bytes([row(room=f"{n}") for n in range(300)])
+    message = refused_quickly(client, p, project, content)
+    assert "秒" in message
+    monkeypatch.setattr(import_workbook, "PARSE_SECONDS", 30.0)
+    assert "秒" not in str(import_page(client, project, content).context["form"].non_field_errors())
+
+
+def test_a_file_over_the_size_limit_is_refused(p, project, monkeypatch):
+    monkeypatch.setattr(import_workbook, "MAX_BYTES", 1024)
+    with pytest.raises(PriceListRejected) as refused:
+        price_list_import(actor=p.manager, project=project, file=io.BytesIO(xlsx_bytes([row()])), filename="p.xlsx")
+    assert "MB" in refused.value.errors[0].message
+    assert ListingChange.objects.count() == 0
+
+
+def test_a_unit_changed_while_the_rows_were_checked_is_not_overwritten(p, project, monkeypatch):
+    """Validation holds no lock; the write re-reads the units it changes and refuses stale ones."""
+    content = xlsx_bytes([row(room="101", price="350"), row(room="102", price="360")])
+    checked = imports._plan
+
+    def plan_then_someone_sells(**kwargs):
+        planned = checked(**kwargs)
+        listing_change_status(actor=p.manager, listing=unit(project, "3幢", "102"), to_status="sold", reason="签约")
+        return planned
+
+    monkeypatch.setattr(imports, "_plan", plan_then_someone_sells)
+    with pytest.raises(PriceListRejected) as refused:
+        price_list_import(actor=p.manager, project=project, file=io.BytesIO(content), filename="p.xlsx")
+    assert [(error.row, error.column) for error in refused.value.errors] == [(3, "—")]
+    assert unit(project, "3幢", "101").total_price == Decimal("300")  # all or nothing
+    assert unit(project, "3幢", "102").total_price == Decimal("300")
+    assert not AuditEvent.objects.filter(action="listings.project.price_list_imported").exists()

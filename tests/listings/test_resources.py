@@ -18,7 +18,7 @@ from anju.org.models import Role
 pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc8Q\xa1\x01\x00\x03t\x01i\xcb\xfa\xd0\xd7\x00\x00\x00\x00IEND\xaeB`\x82"  # a real 1×1 PNG: images are decoded
 MP4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64
 LIST_URL = reverse("listings:resource-list")
 UPLOAD_URL = reverse("listings:resource-upload")

@@ -4,6 +4,7 @@ import os
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
@@ -255,3 +256,86 @@ def test_password_change_is_audited_and_the_new_password_works(p):
     users.password_change(user=p.agent, old_password=PASSWORD, new_password="Xihu-Lake-2026!")
     assert AuditEvent.objects.filter(action="org.user.password_changed", actor=p.agent).exists()
     assert login(Client(), "agent", "Xihu-Lake-2026!").status_code == 302
+
+
+# --- guessing the current password on the password-change page (issue #9 defect 11) -------------
+
+
+def guess_current_password(client, guess):
+    new = "Xihu-Lake-2026!"
+    return client.post("/account/password/", {"old_password": guess, "new_password": new, "confirm": new})
+
+
+def test_wrong_current_passwords_lock_the_account_like_failed_logins(p, client):
+    login(client, "agent")
+    for _attempt in range(settings.AXES_FAILURE_LIMIT - 1):
+        response = guess_current_password(client, "a-wrong-guess")
+        assert response.status_code == 200
+        assert response.context["form"].errors["old_password"]
+
+    response = guess_current_password(client, "a-wrong-guess")
+
+    assert response.status_code == 429
+    assert 'data-testid="lockout-message"' in response.content.decode()
+    assert client.get("/").status_code == 302  # logged out
+    assert login(client, "agent", PASSWORD).status_code == 429  # and the login is locked too
+    p.agent.refresh_from_db()
+    assert p.agent.check_password(PASSWORD)
+    assert AuditEvent.objects.filter(action="auth.login_failed", actor_name="agent").count() >= 5
+    attempt = AccessAttempt.objects.get(username="agent")
+    assert attempt.failures_since_start >= settings.AXES_FAILURE_LIMIT
+    assert "a-wrong-guess" not in attempt.post_data and "Xihu-Lake" not in attempt.post_data
+
+    admin = Client()
+    admin.force_login(p.admin)
+    page = admin.get("/org/lockouts/?locked=on")
+    assert page.status_code == 200
+    assert [attempt.username for attempt in page.context["page_obj"].object_list] == ["agent"]
+
+
+def test_failed_logins_and_wrong_current_passwords_share_one_count(p, client):
+    for _attempt in range(3):
+        login(Client(), "agent", "wrong-password")
+    login(client, "agent")  # a successful login clears the count, as at any login
+    assert not AccessAttempt.objects.filter(username="agent").exists()
+    for _attempt in range(2):
+        login(Client(), "agent", "wrong-password")
+    for _attempt in range(settings.AXES_FAILURE_LIMIT - 3):
+        assert guess_current_password(client, "a-wrong-guess").status_code == 200
+    assert guess_current_password(client, "a-wrong-guess").status_code == 429
+
+
+def test_a_right_current_password_before_the_limit_clears_the_count_as_a_login_does(p, client):
+    login(client, "agent")
+    for _attempt in range(settings.AXES_FAILURE_LIMIT - 1):
+        guess_current_password(client, "a-wrong-guess")
+    response = client.post(
+        "/account/password/",
+        {"old_password": PASSWORD, "new_password": "Xihu-Lake-2026!", "confirm": "Xihu-Lake-2026!"},
+    )
+    assert response.status_code == 302
+    assert not AccessAttempt.objects.filter(username="agent").exists()
+    assert guess_current_password(client, "a-wrong-guess").status_code == 200  # counting starts again
+
+
+def test_a_locked_account_cannot_use_the_page_even_with_the_right_password(p, client):
+    login(client, "agent")
+    for _attempt in range(settings.AXES_FAILURE_LIMIT):
+        login(Client(), "agent", "wrong-password")  # someone else locks the username from this IP
+    response = client.post(
+        "/account/password/",
+        {"old_password": PASSWORD, "new_password": "Xihu-Lake-2026!", "confirm": "Xihu-Lake-2026!"},
+    )
+    assert response.status_code == 429
+    p.agent.refresh_from_db()
+    assert p.agent.check_password(PASSWORD)
+    assert client.get("/").status_code == 302
+
+
+def test_other_users_guesses_do_not_count_against_agent(p, client):
+    other = Client()
+    login(other, "agent2")
+    for _attempt in range(settings.AXES_FAILURE_LIMIT):
+        guess_current_password(other, "a-wrong-guess")
+    login(client, "agent")
+    assert guess_current_password(client, "a-wrong-guess").status_code == 200

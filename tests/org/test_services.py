@@ -325,7 +325,7 @@ def test_left_to_active_is_refused_naming_both_states(p):
 
 def test_same_status_is_refused(p):
     with pytest.raises(Conflict):
-        users.user_set_status(actor=p.admin, user=p.agent, status="active", reason="无")
+        users.user_set_status(actor=p.admin, user=p.agent, status="active", reason="无需变更")
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
@@ -339,7 +339,7 @@ def test_status_change_needs_a_reason(p, reason):
 
 def test_unknown_status_is_a_validation_error(p):
     with pytest.raises(ValidationFailed) as exc:
-        users.user_set_status(actor=p.admin, user=p.agent, status="retired", reason="x")
+        users.user_set_status(actor=p.admin, user=p.agent, status="retired", reason="测试")
     assert "status" in exc.value.fields
 
 
@@ -443,7 +443,7 @@ def _calls(p):
         "user_create": lambda actor: new_user(p, actor=actor),
         "user_update": lambda actor: users.user_update(actor=actor, user=p.agent2, display_name="改名"),
         "user_set_status": lambda actor: users.user_set_status(
-            actor=actor, user=p.agent2, status="suspended", reason="x"
+            actor=actor, user=p.agent2, status="suspended", reason="测试"
         ),
         "user_assign_roles": lambda actor: users.user_assign_roles(actor=actor, user=p.agent2, roles=[]),
         "user_reset_password": lambda actor: users.user_reset_password(

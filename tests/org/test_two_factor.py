@@ -221,10 +221,65 @@ def test_it_cannot_be_turned_off_while_a_role_requires_it(admin_needs_2fa):
     assert AuditEvent.objects.filter(action="auth.two_factor.disabled").exists()
 
 
-def test_bearer_tokens_still_work_for_such_users(admin_needs_2fa):
-    _token, raw = auth_services.token_create(actor=admin_needs_2fa, name="sync")
-    response = Client().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw}")
+def bearer(raw: str):
+    return Client().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+def test_tokens_issued_with_a_second_factor_work_for_such_users(admin_needs_2fa):
+    _token, raw = auth_services.token_create(actor=admin_needs_2fa, name="sync", with_two_factor=True)
+    assert bearer(raw).status_code == 200
+
+
+def test_a_token_issued_before_the_role_required_it_is_refused_until_reissued_with_a_code(p):
+    """Issue #9 defect 10: a password-only token must not outlive a new two-factor requirement."""
+    old, raw = auth_services.token_create(actor=p.admin, name="sync")
+    assert old.issued_with_two_factor is False
+    assert bearer(raw).status_code == 200  # no role requires it yet
+
+    Role.objects.filter(code="administrator").update(requires_two_factor=True)
+
+    refused = bearer(raw)
+    assert refused.status_code == 401
+    error = refused.json()["error"]
+    assert error["code"] == "auth.token_without_two_factor"
+    assert "两步验证" in error["message"]
+    old.refresh_from_db()
+    assert old.revoked_at is None  # refused, not revoked: the requirement may be lifted again
+
+    device, _codes = enrol(Client(), p.admin)
+    issued = Client().post(
+        "/api/v1/auth/token",
+        {"username": "admin", "password": PASSWORD, "otp": code_for(device, steps_ahead=1)},
+        content_type="application/json",
+    )
+    assert issued.status_code == 201, issued.content
+    assert bearer(issued.json()["token"]).status_code == 200
+    assert bearer(raw).status_code == 401  # the old one stays refused
+    event = AuditEvent.objects.filter(action="org.api_token.created", actor=p.admin).latest("seq")
+    assert event.after["issued_with_two_factor"] is True
+
+
+def test_a_token_made_on_the_tokens_page_after_the_code_counts_as_with_two_factor(admin_needs_2fa):
+    client = Client()
+    enrol(client, admin_needs_2fa)  # this session passed its second factor
+    response = client.post(reverse("account-tokens"), {"name": "nightly export"})
     assert response.status_code == 200
+    raw = response.context["new_secret"]
+    assert bearer(raw).status_code == 200
+
+
+def test_roles_without_the_requirement_keep_password_only_tokens(p):
+    Role.objects.filter(code="administrator").update(requires_two_factor=True)
+    _token, raw = auth_services.token_create(actor=p.agent, name="crm")
+    assert bearer(raw).status_code == 200
+
+
+def test_a_two_factor_reset_also_ends_the_users_tokens(admin_needs_2fa, second_admin):
+    _token, raw = auth_services.token_create(actor=admin_needs_2fa, name="sync", with_two_factor=True)
+    two_factor.two_factor_reset(actor=second_admin, user=admin_needs_2fa, reason="手机丢失，已电话核实")
+    assert bearer(raw).status_code == 401
+    event = AuditEvent.objects.get(action="auth.two_factor.reset")
+    assert event.after["tokens_revoked"] == 1
 
 
 # --- an administrator resets a lost phone ------------------------------------------------------------

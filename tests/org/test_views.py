@@ -465,7 +465,7 @@ def test_status_change_needs_a_reason(client, p):
 
 
 def test_admin_cannot_suspend_themself(client, p):
-    response = as_user(client, p.admin).post(url(p, "user-status", "admin"), {"status": "suspended", "reason": "x"})
+    response = as_user(client, p.admin).post(url(p, "user-status", "admin"), {"status": "suspended", "reason": "测试"})
     assert response.status_code == 200
     assert response.context["form"].non_field_errors()
     p.admin.refresh_from_db()

@@ -12,10 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from anju.core import audit
 from anju.core.exports import export_file
 from anju.core.forms import BootstrapFormMixin
 from anju.core.http import page_of
 from anju.core.models import AuditEvent
+from anju.core.tasks import CHAIN_BROKEN
 
 
 class AuditFilterForm(BootstrapFormMixin, forms.Form):
@@ -60,6 +62,26 @@ def audit_events_for(user, data: dict):
     return queryset.order_by("-seq")
 
 
+def chain_status() -> dict:
+    """What the hourly check last concluded, cheaply: the newest anchor, unless a break was recorded after it.
+
+    The job anchors only a chain it has just verified, so the newest anchor means "verified up to
+    there"; a ``core.audit.chain_broken`` event written after it means the latest check failed.
+    """
+    try:
+        anchor = audit.last_anchor()
+    except audit.AnchorError:
+        return {"state": "anchor_invalid"}
+    alarm = AuditEvent.objects.filter(action=CHAIN_BROKEN, seq__gt=anchor.seq if anchor else 0).order_by("-seq")
+    broken = alarm.values_list("after", flat=True).first()
+    if broken is not None:
+        return {"state": "broken", "seq": broken.get("broken_seq")}
+    if anchor is None:
+        return {"state": "no_anchor"}
+    at = dt.datetime.fromisoformat(anchor.at)
+    return {"state": "verified", "seq": anchor.seq, "at": timezone.localtime(at)}
+
+
 @login_required
 @permission_required("core.browse_audit", raise_exception=True)
 def audit_list(request):
@@ -68,8 +90,9 @@ def audit_list(request):
     page = page_of(request, audit_events_for(request.user, data))
     # Filters push their URL into history; restoring it after a cache miss needs the whole page.
     partial = request.htmx and not request.htmx.history_restore_request
-    template = "core/partials/_audit_rows.html" if partial else "core/audit_list.html"
-    return render(request, template, {"form": form, "page_obj": page})
+    if partial:
+        return render(request, "core/partials/_audit_rows.html", {"form": form, "page_obj": page})
+    return render(request, "core/audit_list.html", {"form": form, "page_obj": page, "chain": chain_status()})
 
 
 @login_required

@@ -50,7 +50,7 @@ class CustomerRegisterForm(_BudgetRangeMixin, BootstrapFormMixin, forms.Form):
 
     name = forms.CharField(label=field_label(Customer, "name"), max_length=50)
     phone = forms.CharField(
-        label=field_label(Customer, "phone"), max_length=20, widget=_tel_input(placeholder="13812345678")
+        label=field_label(Customer, "phone"), max_length=20, widget=_tel_input(placeholder=_("11-digit mobile number"))
     )
     gender = forms.ChoiceField(label=field_label(Customer, "gender"), choices=Gender.choices, initial=Gender.UNKNOWN)
     source = forms.ChoiceField(label=field_label(Customer, "source"), choices=Source.choices)

@@ -15,7 +15,10 @@ class VisitRegisterForm(BootstrapFormMixin, forms.Form):
     phone = forms.CharField(
         label=_("Mobile phone"),
         max_length=20,
-        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "off", "placeholder": "138 1234 5678"}),
+        # Not an example number: a real-looking one on every desk page reads as a leaked phone (issue #9).
+        widget=forms.TextInput(
+            attrs={"inputmode": "tel", "autocomplete": "off", "placeholder": _("11-digit mobile number")}
+        ),
     )
     name = forms.CharField(
         label=_("Name"),

@@ -4,18 +4,22 @@ needs, and revealing protected data (R2.4.1, R3.2.1, R5.2.2, R6.1.1)."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anju.core import audit
 from anju.core.errors import ApplicationError, Conflict, PermissionDeniedError, ValidationFailed
+from anju.core.models import AuditEvent
 from anju.core.permissions import require
 from anju.core.reveal import reveal
 from anju.core.scoping import require_in_scope
 from anju.core.services import validated_save
+from anju.core.text import require_reason
 
 from ..choices import STAGE_TRANSITIONS, ConsentKind, OwnershipChangeKind, Stage
 from ..models import Consent, Customer, CustomerNeeds, NeedsRevision, OwnershipChange, Tag
@@ -41,8 +45,27 @@ CUSTOMER_FIELDS = [
 EDITABLE = {"name", "gender", "source", "budget_min", "budget_max", "value_tier", "household_notes"}
 
 
-def duplicate_error(existing: Customer) -> ApplicationError:
-    """The collision (撞单) refusal: names the current owner by display name only."""
+class Collision(Conflict):
+    """The number is already on file (撞单). Raised inside a service's transaction, it names nobody:
+    only ``collision_answer`` — audited and rate-limited after that transaction — names the owner."""
+
+    def __init__(self, existing: Customer):
+        in_pool = existing.in_pool or existing.owner_id is None
+        super().__init__(
+            "customer.in_pool" if in_pool else "customer.duplicate",
+            _("This phone number is already registered."),
+            {"phone": [_("Already registered.")]},
+        )
+        self.customer_id = existing.pk
+
+
+def duplicate_error(existing: Customer) -> Collision:
+    """The collision (撞单) refusal as raised inside a transaction: it names no owner (issue #9 defect 6)."""
+    return Collision(existing)
+
+
+def _named_answer(existing: Customer) -> Conflict:
+    """The collision answer the standard needs: who follows the customer, by display name only."""
     if existing.in_pool or existing.owner_id is None:
         return Conflict(
             "customer.in_pool",
@@ -56,6 +79,77 @@ def duplicate_error(existing: Customer) -> ApplicationError:
         % {"owner": existing.owner},
         {"phone": [_("Already registered by %(owner)s.") % {"owner": existing.owner}]},
     )
+
+
+COLLISION_CHECKED = "customers.customer.collision_checked"
+COLLISION_LIMITED = "customers.customer.collision_limited"
+COLLISION_LIMITED_CODE = "customer.collision_rate_limited"
+
+
+def recent_collision_count(actor, *, now: dt.datetime | None = None) -> int:
+    """How many collision answers naming an owner ``actor`` received in the last hour (on the audit trail)."""
+    since = (now or timezone.now()) - dt.timedelta(hours=1)
+    return AuditEvent.objects.filter(actor=actor, action=COLLISION_CHECKED, occurred_at__gte=since).count()
+
+
+@transaction.atomic
+def collision_answer(*, actor, collision: Collision) -> ApplicationError:
+    """Audit one collision answer and apply the hourly limit (issue #9 defect 6, R6.1.1, R5.2.2).
+
+    Returns the error to raise: the answer naming the owner, or — past
+    ``settings.ANJU_COLLISION_LIMIT_PER_HOUR`` answers in the last hour — a 429 that names nobody.
+    Runs in its own transaction after the refused write rolled back, so the audit event stays.
+    """
+    # Serialise one user's answers (as core.reveal does): two requests at once cannot both take the last slot.
+    list(get_user_model()._default_manager.select_for_update().filter(pk=actor.pk).values_list("pk", flat=True))
+    existing = Customer.objects.select_related("owner", "branch").filter(pk=collision.customer_id).first()
+    if existing is None:  # deleted meanwhile: nobody left to name
+        return collision
+    limit = settings.ANJU_COLLISION_LIMIT_PER_HOUR
+    after = {"matched_on": "phone", "phone": existing.phone, "code": collision.code}  # the audit masks the phone
+    if recent_collision_count(actor) >= limit:
+        audit.record(actor=actor, action=COLLISION_LIMITED, target=existing, after={**after, "limit": limit})
+        return ApplicationError(
+            COLLISION_LIMITED_CODE,
+            _(
+                "%(limit)s numbers you entered in the last hour were already registered; "
+                "try again later or ask your team lead."
+            )
+            % {"limit": limit},
+            status=429,
+        )
+    audit.record(actor=actor, action=COLLISION_CHECKED, target=existing, after=after)
+    return _named_answer(existing)
+
+
+def answers_collisions(service):
+    """Run ``service`` (atomic) and turn a ``Collision`` it raised into the audited, rate-limited answer.
+
+    The answer is written after the service's transaction rolled back, so a refused registration
+    leaves its audit event behind. Inside a caller's transaction (the reception desk) the event
+    goes with that transaction: the desk's callers answer without naming anyone (``desk_error``).
+    """
+
+    @functools.wraps(service)
+    def wrapper(*, actor, **kwargs):
+        try:
+            return service(actor=actor, **kwargs)
+        except Collision as collision:
+            raise collision_answer(actor=actor, collision=collision) from None
+
+    return wrapper
+
+
+def desk_error(error: ApplicationError) -> ApplicationError:
+    """What the reception desk is told of a refusal: a collision there names no owner (issue #9 defect 6).
+
+    The desk routes known numbers itself; a collision only reaches it when another registration of
+    the same number committed at the same moment, and registering the visit again routes it.
+    """
+    if error.code in ("customer.duplicate", "customer.in_pool", COLLISION_LIMITED_CODE):
+        message = _("This phone number was registered at the same moment; register the visit again.")
+        return Conflict("visit.retry", message, {"phone": [message]})
+    return error
 
 
 def _check_budget(customer: Customer) -> None:
@@ -74,6 +168,7 @@ def _set_tags(customer: Customer, names: list[str]) -> None:
     customer.tags.set(tags)
 
 
+@answers_collisions
 @transaction.atomic
 def customer_register(
     *,
@@ -95,7 +190,8 @@ def customer_register(
     """Register a customer; the registering agent becomes the first-responder owner (R6.1.1).
 
     A phone number already on file is refused naming its owner (撞单) — also when two agents
-    submit at once: the unique blind index lets exactly one insert win.
+    submit at once: the unique blind index lets exactly one insert win. That answer is audited
+    and rate-limited per user (``collision_answer``, issue #9 defect 6).
     """
     require(actor, "customers.add_customer")
     if actor.branch_id is None:
@@ -193,11 +289,12 @@ def _locked(customer: Customer) -> Customer:
     return Customer.objects.select_for_update().get(pk=customer.pk)
 
 
+@answers_collisions
 @transaction.atomic
 def customer_update(
     *, actor, customer: Customer, tags: list[str] | None = None, phone: str | None = None, **changes
 ) -> Customer:
-    """Edit the file; a new phone number is checked for collisions like a registration."""
+    """Edit the file; a new phone number is checked for collisions like a registration (audited, rate-limited)."""
     require(actor, "customers.change_customer")
     require_in_scope(actor, customer)
     customer = _locked(customer)
@@ -254,12 +351,10 @@ def customer_change_stage(*, actor, customer: Customer, to_stage: str, lost_reas
             "customer.bad_stage_change",
             _("A customer cannot go from “%(from)s” to “%(to)s”.") % {"from": current.label, "to": target.label},
         )
-    if target == Stage.LOST and not lost_reason.strip():
-        raise ValidationFailed(
-            "customer.lost_reason_required", _("Say why the customer was lost."), {"lost_reason": [_("Required.")]}
-        )
+    if target == Stage.LOST:
+        lost_reason = require_reason(lost_reason, code="customer.lost_reason_required", field="lost_reason")
     customer.stage = target
-    customer.lost_reason = lost_reason.strip() if target == Stage.LOST else ""
+    customer.lost_reason = lost_reason if target == Stage.LOST else ""
     customer.save(update_fields=["stage", "lost_reason", "updated_at"])
     audit.record(
         actor=actor,

@@ -16,6 +16,7 @@ from anju.core.errors import Conflict, ValidationFailed
 from anju.core.notifications import notify
 from anju.core.permissions import require
 from anju.core.scoping import in_scope, require_in_scope
+from anju.core.text import require_reason
 from anju.org.choices import UserStatus
 from anju.org.models import User
 
@@ -39,10 +40,7 @@ def customer_transfer(*, actor, customer: Customer, to_owner: User, reason: str)
     require(actor, "customers.transfer_customer")
     require_in_scope(actor, customer)
     require_in_scope(actor, to_owner)
-    if not reason.strip():
-        raise ValidationFailed(
-            "customer.transfer_reason_required", _("Give a reason for the transfer."), {"reason": [_("Required.")]}
-        )
+    reason = require_reason(reason, code="customer.transfer_reason_required")
     if (
         to_owner.status != UserStatus.ACTIVE
         or not to_owner.has_perm("customers.add_customer")
@@ -69,7 +67,7 @@ def customer_transfer(*, actor, customer: Customer, to_owner: User, reason: str)
         kind=OwnershipChangeKind.TRANSFERRED,
         from_owner=previous,
         to_owner=to_owner,
-        reason=reason.strip(),
+        reason=reason,
         changed_by=actor,
     )
     audit.record(
@@ -78,7 +76,7 @@ def customer_transfer(*, actor, customer: Customer, to_owner: User, reason: str)
         target=customer,
         before={"owner": previous.pk if previous else None},
         after={"owner": to_owner.pk},
-        reason=reason.strip(),
+        reason=reason,
     )
     url = _customer_url(customer)
     notify(
@@ -200,8 +198,7 @@ def pool_release(*, actor, customer: Customer, reason: str) -> Customer:
     """The owner (or a lead) gives a customer back to the pool, with a reason."""
     require(actor, "customers.change_customer")
     require_in_scope(actor, customer)
-    if not reason.strip():
-        raise ValidationFailed("customer.release_reason_required", _("Give a reason."), {"reason": [_("Required.")]})
+    reason = require_reason(reason, code="customer.release_reason_required")
     customer = _locked(customer)
     if customer.in_pool:
         raise Conflict("customer.already_in_pool", _("This customer is already in the public pool."))
@@ -209,7 +206,7 @@ def pool_release(*, actor, customer: Customer, reason: str) -> Customer:
     customer.in_pool, customer.pool_since, customer.owner, customer.team = True, timezone.now(), None, None
     customer.save()
     OwnershipChange.objects.create(
-        customer=customer, kind=OwnershipChangeKind.RELEASED, from_owner=former, reason=reason.strip(), changed_by=actor
+        customer=customer, kind=OwnershipChangeKind.RELEASED, from_owner=former, reason=reason, changed_by=actor
     )
     audit.record(
         actor=actor,
@@ -217,6 +214,6 @@ def pool_release(*, actor, customer: Customer, reason: str) -> Customer:
         target=customer,
         before={"owner": former.pk if former else None},
         after={"in_pool": True},
-        reason=reason.strip(),
+        reason=reason,
     )
     return customer

@@ -1,5 +1,11 @@
 """Reception: visit registration, the reception rotation (轮接) and the reception clock (R2.1, R6.1.1).
 
+The fairness of the rotation (R6.1.1, issue #9 defect 7): an agent acts only on their own turn and
+their own visitors. Setting the roster, skipping or pausing a colleague's turn, reassigning a visitor and
+receiving, finishing or closing another agent's visitor take ``customers.manage_rotation`` (team leads,
+branch managers). Every such act is audited with the branch, the agent concerned and the reason, and the
+desk lists them (``selectors.rotation_log``).
+
 Who may act at a branch's desk is the scope policy's ``desk`` action (``Branch``, ``Visit``,
 ``DutyRoster``): the viewer's own branch, or a branch inside their data scope. Agents work with
 "own" scope, so ``view`` alone would shut them out of the desk of the office they sit in; the desk
@@ -23,12 +29,22 @@ from anju.core.notifications import notify
 from anju.core.permissions import require
 from anju.core.scoping import require_in_scope
 from anju.core.services import validated_save
+from anju.core.text import clean_text, require_reason
 from anju.org.choices import UserStatus
 from anju.org.models import Branch, User
 
 from ..choices import STAGE_TRANSITIONS, ConsentKind, OwnershipChangeKind, Source, Stage, VisitStatus
 from ..models import Consent, Customer, DutyRoster, OwnershipChange, RotationSkip, Visit
-from ..rules import clean_mobile, is_lead, phone_index, protection_end, rotation_day
+from ..rules import (
+    clean_mobile,
+    manages_rotation,
+    may_act_on_turn,
+    may_mark_left,
+    phone_index,
+    protection_end,
+    rotation_day,
+    works_visit,
+)
 from ..search import rebuild_name_grams, set_search_name
 from .customers import CUSTOMER_FIELDS, customer_change_stage, customer_register, duplicate_error
 from .ownership import pool_claim
@@ -82,10 +98,8 @@ def _desk_url(branch_id: int) -> str:
 
 
 def _reason(reason: str, code: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:  # one character can be a whole reason in Chinese (忙)
-        raise ValidationFailed(code, _("Give a reason."), {"reason": [_("A reason is required.")]})
-    return reason[:200]
+    # The shared rule for typed reasons (issue #9 defect 5); 200 characters is what RotationSkip keeps.
+    return require_reason(reason, code=code)[:200]
 
 
 # --- the duty roster -------------------------------------------------------------------------
@@ -112,7 +126,7 @@ def _snapshot(rows: list[DutyRoster]) -> list[dict]:
 def roster_set(*, actor, branch: Branch, day: dt.date, agents: list[User]) -> list[DutyRoster]:
     """Set who is on reception duty on ``day``, in rotation order; agents who stay keep their turns."""
     require(actor, ADD_VISIT)
-    if not is_lead(actor):
+    if not manages_rotation(actor):
         raise PermissionDeniedError("roster.lead_only", _("Only a team lead or a manager can set the duty roster."))
     require_in_scope(actor, branch, "desk")
     if day < rotation_day():
@@ -173,13 +187,17 @@ def next_agent(branch: Branch, day: dt.date) -> User | None:
     return entry.agent if entry else None
 
 
+def _use_turn(entry: DutyRoster) -> None:
+    entry.turns_taken += 1
+    entry.last_turn_at = timezone.now()
+    entry.save(update_fields=["turns_taken", "last_turn_at"])
+
+
 def _take_turn(branch: Branch, day: dt.date) -> DutyRoster | None:
     """Give the next turn away (call with the day's rows locked)."""
     entry = _next_entry(branch, day)
     if entry is not None:
-        entry.turns_taken += 1
-        entry.last_turn_at = timezone.now()
-        entry.save(update_fields=["turns_taken", "last_turn_at"])
+        _use_turn(entry)
     return entry
 
 
@@ -193,20 +211,27 @@ def _locked_entry(branch: Branch, day: dt.date, agent: User) -> DutyRoster:
 
 @transaction.atomic
 def roster_skip(*, actor, branch: Branch, day: dt.date, agent: User, reason: str) -> DutyRoster:
-    """Pass the agent's turn (busy, on the phone …): it counts as taken, so the next agent is up."""
+    """Pass the agent's turn (busy, on the phone …): it counts as taken, so the next agent is up.
+
+    An agent may pass their own turn; skipping a colleague's takes ``customers.manage_rotation``
+    (R6.1.1, issue #9). Either way the reason is required, recorded and listed on the desk.
+    """
     require(actor, ADD_VISIT)
     require_in_scope(actor, branch, "desk")
+    if not may_act_on_turn(actor, agent):
+        raise PermissionDeniedError(
+            "roster.skip_not_allowed",
+            _("You can pass only your own turn; only a team lead or a manager can skip a colleague's turn."),
+        )
     reason = _reason(reason, "roster.skip_reason_required")
     entry = _locked_entry(branch, day, agent)
-    entry.turns_taken += 1
-    entry.last_turn_at = timezone.now()
-    entry.save(update_fields=["turns_taken", "last_turn_at"])
+    _use_turn(entry)
     RotationSkip.objects.create(roster=entry, reason=reason, skipped_by=actor)
     audit.record(
         actor=actor,
         action="customers.roster.skipped",
         target=entry,
-        after={"agent": agent.pk, "day": day, "turns_taken": entry.turns_taken},
+        after={"branch": branch.pk, "agent": agent.pk, "day": day, "turns_taken": entry.turns_taken},
         reason=reason,
     )
     return entry
@@ -214,10 +239,11 @@ def roster_skip(*, actor, branch: Branch, day: dt.date, agent: User, reason: str
 
 @transaction.atomic
 def roster_set_available(*, actor, branch: Branch, day: dt.date, agent: User, is_available: bool) -> DutyRoster:
-    """Take an agent out of the rotation for a while (or back in): the agent themself or a lead."""
+    """Take an agent out of the rotation for a while (or back in): the agent themself, or whoever runs the
+    rotation (R6.1.1, issue #9)."""
     require(actor, ADD_VISIT)
     require_in_scope(actor, branch, "desk")
-    if actor.pk != agent.pk and not is_lead(actor):
+    if not may_act_on_turn(actor, agent):
         raise PermissionDeniedError(
             "roster.lead_only", _("Only the agent or a team lead / manager can change availability.")
         )
@@ -230,7 +256,7 @@ def roster_set_available(*, actor, branch: Branch, day: dt.date, agent: User, is
             action="customers.roster.availability_changed",
             target=entry,
             before={"is_available": not is_available},
-            after={"is_available": is_available},
+            after={"is_available": is_available, "branch": branch.pk, "agent": agent.pk},
         )
     return entry
 
@@ -447,9 +473,37 @@ def _locked_visit(visit: Visit) -> Visit:
     )
 
 
+def _desk_assignment(*, actor, visit: Visit, agent: User) -> bool:
+    """A first assignment by someone who does not run the rotation follows it: the visitor goes to the
+    agent up next, whose turn it uses; with nobody on duty, to any agent but the actor (an agent does not
+    take a walk-in for themself). Returns whether a turn was used."""
+    day = rotation_day()
+    _lock_day(visit.branch, day)
+    entry = _next_entry(visit.branch, day)
+    if entry is None:
+        if agent.pk == actor.pk:
+            raise PermissionDeniedError(
+                "visit.assign_self",
+                _("You cannot take a waiting visitor yourself; the desk, a team lead or a manager assigns them."),
+            )
+        return False
+    if entry.agent_id != agent.pk:
+        raise PermissionDeniedError(
+            "visit.not_next_in_rotation",
+            _("The rotation gives this visitor to %(agent)s; only a team lead or a manager can choose someone else.")
+            % {"agent": entry.agent},
+        )
+    _use_turn(entry)
+    return True
+
+
 @transaction.atomic
 def visit_assign(*, actor, visit: Visit, agent: User, reason: str = "") -> Visit:
-    """Give a waiting visitor to an agent by hand (nobody on duty, or reassigning with a reason)."""
+    """Give a waiting visitor to an agent by hand (nobody was on duty, or reassigning with a reason).
+
+    R6.1.1, issue #9: reassigning a visitor who already has an agent takes ``customers.manage_rotation``;
+    without it the desk only places a visitor nobody was given yet, and then as the rotation says.
+    """
     require(actor, ADD_VISIT)
     require_in_scope(actor, visit, "desk")
     visit = _locked_visit(visit)
@@ -459,17 +513,24 @@ def visit_assign(*, actor, visit: Visit, agent: User, reason: str = "") -> Visit
             _("Only a waiting visitor can be assigned; this visit is “%(status)s”.")
             % {"status": visit.get_status_display()},
         )
+    previous = visit.assigned_to
+    runs_rotation = manages_rotation(actor)
+    if previous is not None and not runs_rotation:
+        raise PermissionDeniedError(
+            "visit.reassign_not_allowed",
+            _("Only a team lead or a manager can reassign a visitor who already has an agent."),
+        )
     if not _can_own(agent) or (agent.branch_id != visit.branch_id and agent.pk != visit.customer.owner_id):
         raise ValidationFailed(
             "visit.agent_not_eligible",
             _("Choose an active sales employee of this branch."),
             {"agent": [_("Choose an active sales employee of this branch.")]},
         )
-    previous = visit.assigned_to
     if previous is not None and previous.pk == agent.pk:
         raise Conflict("visit.same_agent", _("The visitor is already assigned to %(agent)s.") % {"agent": agent})
-    reason = _reason(reason, "visit.assign_reason_required") if previous is not None else (reason or "").strip()
-    visit.assigned_to, visit.by_rotation = agent, False
+    reason = _reason(reason, "visit.assign_reason_required") if previous is not None else clean_text(reason)[:200]
+    by_rotation = False if runs_rotation else _desk_assignment(actor=actor, visit=visit, agent=agent)
+    visit.assigned_to, visit.by_rotation = agent, by_rotation
     visit.save(update_fields=["assigned_to", "by_rotation"])
     customer = Customer.objects.select_for_update(of=("self",)).get(pk=visit.customer_id)
     route = _give_customer(actor=actor, customer=customer, agent=agent)
@@ -479,15 +540,21 @@ def visit_assign(*, actor, visit: Visit, agent: User, reason: str = "") -> Visit
         action="customers.visit.assigned",
         target=visit,
         before={"assigned_to": previous.pk if previous else None},
-        after={"assigned_to": agent.pk, "route": route, "stage_to_visited": stage_changed},
+        after={
+            "assigned_to": agent.pk,
+            "branch": visit.branch_id,
+            "by_rotation": by_rotation,
+            "route": route,
+            "stage_to_visited": stage_changed,
+        },
         reason=reason,
     )
     _notify_assigned(visit)
     return visit
 
 
-def _may_receive(actor, visit: Visit) -> bool:
-    return actor.pk in (visit.assigned_to_id, visit.received_by_id) or is_lead(actor)
+def _not_yours(message: str) -> PermissionDeniedError:
+    return PermissionDeniedError("visit.not_yours", message)
 
 
 @transaction.atomic
@@ -499,9 +566,9 @@ def visit_start_reception(*, actor, visit: Visit) -> Visit:
     _check_transition(visit, VisitStatus.IN_RECEPTION)
     if visit.assigned_to_id is None:
         raise Conflict("visit.unassigned", _("Assign the visitor to an agent first."))
-    if not _may_receive(actor, visit):
-        raise PermissionDeniedError(
-            "visit.not_yours", _("Only the assigned agent or a team lead / manager can receive this visitor.")
+    if not works_visit(actor, visit):
+        raise _not_yours(
+            _("This visitor is assigned to another agent; only they or a team lead / manager can receive them.")
         )
     visit.status = VisitStatus.IN_RECEPTION
     visit.received_by = actor
@@ -512,7 +579,12 @@ def visit_start_reception(*, actor, visit: Visit) -> Visit:
         action="customers.visit.reception_started",
         target=visit,
         before={"status": VisitStatus.WAITING},
-        after={"status": visit.status, "waiting_seconds": visit.waiting_seconds},
+        after={
+            "status": visit.status,
+            "waiting_seconds": visit.waiting_seconds,
+            "branch": visit.branch_id,
+            "assigned_to": visit.assigned_to_id,
+        },
     )
     return visit
 
@@ -531,10 +603,8 @@ def visit_end_reception(*, actor, visit: Visit, presented: str = "", questions: 
     require_in_scope(actor, visit, "desk")
     visit = _locked_visit(visit)
     _check_transition(visit, VisitStatus.DONE)
-    if not _may_receive(actor, visit):
-        raise PermissionDeniedError(
-            "visit.not_yours", _("Only the receiving agent or a team lead / manager can finish this reception.")
-        )
+    if not works_visit(actor, visit):
+        raise _not_yours(_("Only the receiving agent or a team lead / manager can finish this reception."))
     visit.status = VisitStatus.DONE
     visit.reception_ended_at = max(timezone.now(), visit.reception_started_at)
     visit.presented = (presented or "").strip()
@@ -553,12 +623,22 @@ def visit_end_reception(*, actor, visit: Visit, presented: str = "", questions: 
 
 @transaction.atomic
 def visit_mark_left(*, actor, visit: Visit, reason: str) -> Visit:
-    """The visitor left before anyone received them (the rotation turn stays used)."""
+    """The visitor left before anyone received them (the rotation turn stays used).
+
+    The assigned agent, whoever runs the rotation, or — for a visitor nobody was given yet — the desk user
+    who registered them (R6.1.1, issue #9).
+    """
     require(actor, ADD_VISIT)
     require_in_scope(actor, visit, "desk")
-    reason = _reason(reason, "visit.left_reason_required")
     visit = _locked_visit(visit)
+    if not may_mark_left(actor, visit):
+        raise _not_yours(
+            _("This visitor is assigned to another agent; only they or a team lead / manager can mark them as left.")
+            if visit.assigned_to_id
+            else _("Only the desk user who registered this visitor or a team lead / manager can mark them as left.")
+        )
     _check_transition(visit, VisitStatus.LEFT)
+    reason = _reason(reason, "visit.left_reason_required")
     visit.status = VisitStatus.LEFT
     visit.save(update_fields=["status"])
     audit.record(
@@ -566,7 +646,7 @@ def visit_mark_left(*, actor, visit: Visit, reason: str) -> Visit:
         action="customers.visit.left",
         target=visit,
         before={"status": VisitStatus.WAITING},
-        after={"status": visit.status},
+        after={"status": visit.status, "branch": visit.branch_id, "assigned_to": visit.assigned_to_id},
         reason=reason,
     )
     return visit

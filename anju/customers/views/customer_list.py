@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from anju.core import private_search
 from anju.core.exports import export_file
 from anju.core.http import page_of, wants_partial
 
@@ -26,10 +28,25 @@ PROTECTION_WARNING = dt.timedelta(days=3)
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def customer_list(request):
-    form = CustomerFilterForm(request.GET or None, viewer=request.user)
-    page = page_of(request, customer_list_for(request.user, **form.selector_filters()))
+    """The list; the filter form posts, so a phone or ID number searched for never enters the URL
+    (issue #9 defect 2): the term travels as a session token (``anju.core.private_search``)."""
+    if request.method == "POST":
+        return private_search.results_response(request, "customers:customer-list")
+    if (cleaned := private_search.redirect_if_private(request)) is not None:
+        return cleaned
+    data, expired = private_search.resolved_query(request)
+    form = CustomerFilterForm(data or None, viewer=request.user)
+    customers = customer_list_for(request.user, **form.selector_filters())
+    # A search that can no longer be read must not show the whole list as if it were its result.
+    page = page_of(request, customers.none() if expired else customers)
     now = timezone.now()
-    context = {"form": form, "page_obj": page, "now": now, "protection_warning_at": now + PROTECTION_WARNING}
+    context = {
+        "form": form,
+        "page_obj": page,
+        "search_expired": expired,
+        "now": now,
+        "protection_warning_at": now + PROTECTION_WARNING,
+    }
     template = "customers/partials/_customer_rows.html" if wants_partial(request) else "customers/customer_list.html"
     return render(request, template, context)
 
@@ -86,7 +103,11 @@ def _export_rows(customers) -> Iterator[list]:
 def customer_export(request):
     """The list as CSV (default) or XLSX with the page's filters; masked, scoped and audited."""
     file_format = "xlsx" if request.GET.get("format") == "xlsx" else "csv"
-    form = CustomerFilterForm(request.GET or None, viewer=request.user)
+    data, expired = private_search.resolved_query(request)
+    if expired:
+        messages.error(request, _("This search has expired. Please search again, then export."))
+        return redirect("customers:customer-list")
+    form = CustomerFilterForm(data or None, viewer=request.user)
     filters = form.selector_filters()
     customers = customer_list_for(request.user, **filters)
     recorded = {key: value for key, value in filters.items() if value and key != "sort"}

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from anju.core import private_search
 from anju.core.errors import ApplicationError
 from anju.core.http import page_of, wants_partial
 from anju.core.scoping import get_scoped_or_404
@@ -36,10 +37,18 @@ def _claimable_or_404(viewer: User, pk: int) -> Customer:
 @login_required
 @permission_required(PERMISSION, raise_exception=True)
 def pool_list(request):
+    """The pool; its search takes full mobile numbers, so the form posts and a number travels as a
+    session token, never in the URL (issue #9 defect 2, ``anju.core.private_search``)."""
+    if request.method == "POST":
+        return private_search.results_response(request, "customers:pool-list")
+    if (cleaned := private_search.redirect_if_private(request)) is not None:
+        return cleaned
     viewer = request.user
-    form = PoolFilterForm(request.GET or None)
-    page = page_of(request, pool_list_for(viewer, **form.filters()))
-    context = {"form": form, "page_obj": page, "holding": None, "cap": None}
+    data, expired = private_search.resolved_query(request)
+    form = PoolFilterForm(data or None)
+    customers = pool_list_for(viewer, **form.filters())
+    page = page_of(request, customers.none() if expired else customers)
+    context = {"form": form, "page_obj": page, "holding": None, "cap": None, "search_expired": expired}
     if viewer.branch_id:
         context["holding"] = holding_count(viewer)
         context["cap"] = settings_for(viewer.branch).pool_claim_cap

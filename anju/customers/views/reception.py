@@ -27,10 +27,12 @@ from anju.org.choices import BranchKind
 from anju.org.models import Branch
 
 from .. import selectors
+from ..disclosure import desk_visitor
 from ..forms.reception import AssignForm, AvailabilityForm, EndReceptionForm, ReasonForm, RosterForm, VisitRegisterForm
 from ..models import DutyRoster, Visit
-from ..rules import is_lead, rotation_day
+from ..rules import manages_rotation, rotation_day
 from ..services import reception as services
+from ..services.customers import desk_error
 
 VIEW = "customers.view_visit"
 ADD = "customers.add_visit"
@@ -49,11 +51,14 @@ def _desk(branch_id: int):
     return redirect("customers:reception-desk", branch_id=branch_id)
 
 
-def _refused(request, exc: ApplicationError, branch_id: int):
+def _refused(request, exc: ApplicationError, branch: Branch):
     if exc.status == 404:
         raise Http404
     messages.error(request, str(exc.message))
-    return _desk(branch_id)
+    if exc.status == 403:
+        # Someone else's visitor or turn (R6.1.1, issue #9): a real 403, with the desk as it is now.
+        return _render_desk(request, branch, status=403)
+    return _desk(branch.pk)
 
 
 # --- pages -----------------------------------------------------------------------------------
@@ -76,7 +81,7 @@ def reception_home(request):
 def _render_desk(request, branch: Branch, form: VisitRegisterForm | None = None, status: int = 200):
     context = selectors.reception_board_for(request.user, branch)
     if wants_partial(request):
-        return render(request, "customers/reception/_board.html", context)
+        return render(request, "customers/reception/_board.html", context, status=status)
     context["form"] = form or VisitRegisterForm()
     return render(request, "customers/reception/desk.html", context, status=status)
 
@@ -109,17 +114,19 @@ def visit_register(request, branch_id: int):
         except ApplicationError as exc:
             if exc.status == 404:
                 raise Http404 from None
-            apply_error(form, exc)
+            apply_error(form, desk_error(exc))
         else:
+            # Someone else's customer is named masked and without their owner (issue #9 defect 6).
+            visitor = desk_visitor(request.user, visit)
             if visit.assigned_to is None:
                 note = _("nobody is on duty: assign an agent")
             elif visit.by_rotation:
                 note = _("next in rotation: %(agent)s") % {"agent": visit.assigned_to}
-            else:
+            elif visitor.visible:
                 note = _("returning — assigned to owner %(agent)s") % {"agent": visit.assigned_to}
-            messages.success(
-                request, _("%(name)s registered (%(note)s).") % {"name": visit.customer.name, "note": note}
-            )
+            else:
+                note = _("assigned to %(agent)s") % {"agent": visit.assigned_to}
+            messages.success(request, _("%(name)s registered (%(note)s).") % {"name": visitor.name, "note": note})
             return _desk(branch.pk)
     return _render_desk(request, branch, form)
 
@@ -132,7 +139,7 @@ def visit_start(request, pk: int):
     try:
         services.visit_start_reception(actor=request.user, visit=visit)
     except ApplicationError as exc:
-        return _refused(request, exc, visit.branch_id)
+        return _refused(request, exc, visit.branch)
     messages.success(request, _("Reception of %(name)s started.") % {"name": visit.customer.name})
     return _desk(visit.branch_id)
 
@@ -146,8 +153,8 @@ def visit_end(request, pk: int):
         try:
             services.visit_end_reception(actor=request.user, visit=visit, **form.cleaned_data)
         except ApplicationError as exc:
-            if exc.status == 404:
-                raise Http404 from None
+            if exc.status in (403, 404):
+                return _refused(request, exc, visit.branch)
             apply_error(form, exc)
         else:
             messages.success(request, _("Reception of %(name)s finished.") % {"name": visit.customer.name})
@@ -170,7 +177,7 @@ def visit_left(request, pk: int):
     try:
         services.visit_mark_left(actor=request.user, visit=visit, reason=form.cleaned_data["reason"])
     except ApplicationError as exc:
-        return _refused(request, exc, visit.branch_id)
+        return _refused(request, exc, visit.branch)
     messages.success(request, _("%(name)s marked as left without reception.") % {"name": visit.customer.name})
     return _desk(visit.branch_id)
 
@@ -190,7 +197,7 @@ def visit_assign(request, pk: int):
             actor=request.user, visit=visit, agent=form.cleaned_data["agent"], reason=form.cleaned_data["reason"]
         )
     except ApplicationError as exc:
-        return _refused(request, exc, visit.branch_id)
+        return _refused(request, exc, visit.branch)
     messages.success(
         request,
         _("%(name)s assigned to %(agent)s.") % {"name": visit.customer.name, "agent": form.cleaned_data["agent"]},
@@ -221,7 +228,7 @@ def roster_skip(request, branch_id: int, roster_id: int):
             reason=form.cleaned_data["reason"],
         )
     except ApplicationError as exc:
-        return _refused(request, exc, branch_id)
+        return _refused(request, exc, entry.branch)
     messages.success(request, _("%(agent)s's turn was skipped.") % {"agent": entry.agent})
     return _desk(branch_id)
 
@@ -242,16 +249,16 @@ def roster_availability(request, branch_id: int, roster_id: int):
             is_available=form.cleaned_data.get("is_available", False),
         )
     except ApplicationError as exc:
-        return _refused(request, exc, branch_id)
+        return _refused(request, exc, entry.branch)
     return _desk(branch_id)
 
 
 @login_required
 @permission_required(ADD, raise_exception=True)
 def roster_edit(request, branch_id: int):
-    """The duty list of a day (team leads and managers)."""
+    """The duty list of a day (whoever runs the rotation: team leads and managers)."""
     branch = _branch_or_404(request, branch_id)
-    if not is_lead(request.user):
+    if not manages_rotation(request.user):
         raise PermissionDenied
     data = request.POST if request.method == "POST" else None
     day = rotation_day()

@@ -180,7 +180,7 @@ class ListingForm(BootstrapFormMixin, forms.Form):
         label=field_label(Listing, "contact_phone"),
         required=False,
         max_length=20,
-        widget=_tel_input(placeholder="13812345678"),
+        widget=_tel_input(placeholder=_("11-digit mobile number")),
     )
 
     # Model defaults fill what a phone user leaves empty.
@@ -227,7 +227,7 @@ class ListingEditForm(ListingForm):
         kwargs["initial"] = initial
         super().__init__(*args, **kwargs)
         phone = self.fields["contact_phone"]
-        phone.widget.attrs["placeholder"] = listing.contact_phone_masked or "13812345678"
+        phone.widget.attrs["placeholder"] = listing.contact_phone_masked or _("11-digit mobile number")
         phone.help_text = _("Leave empty to keep the current number.")
 
     def values(self) -> dict:

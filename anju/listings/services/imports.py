@@ -3,14 +3,18 @@
 Every row is validated before anything is written; all problems come back together as
 (row, column, message), and one bad row means nothing is written. Each changed unit gets its
 own ListingChange (reason "价目表导入 <file>"), and the import one audit event.
+
+One upload must never stop the site (issue #9): the workbook is read within fixed bounds
+(import_workbook), rows are checked with read-only queries outside any transaction, and the
+write lock is held only by the final short transaction, which locks the units it changes and
+refuses if any of them changed meanwhile. Large price lists run as background jobs (import_jobs).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import unicodedata
-import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -26,12 +30,13 @@ from anju.core.permissions import require
 
 from ..choices import STATUS_TRANSITIONS, Decoration, ListingStatus, Orientation
 from ..models import Building, Listing, ListingChange, Project
+from . import import_workbook
 from .listings import validate_listing
 from .projects import _require_managed_project
 
 IMPORT = "listings.import_price_list"
 MAX_ROWS = 5000
-MAX_BYTES = 10 * 1024 * 1024
+PROGRESS_EVERY = 200  # rows between progress reports while validating
 REASON_PREFIX = "价目表导入"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -122,13 +127,7 @@ _NUMBER_UNITS = ("万元", "万", "平方米", "平米", "㎡", "m²", "m2")
 TWO_PLACES = Decimal("0.01")
 
 
-def _text(value) -> str:
-    """A cell as text: NFKC (full-width → half-width), trimmed; whole floats lose their ``.0``."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return unicodedata.normalize("NFKC", str(value)).strip()
+_text = import_workbook.text
 
 
 def _key(value) -> str:
@@ -202,37 +201,12 @@ def _refuse(message, *, row: int = 0, column: str = "") -> PriceListRejected:
 
 
 def read_workbook_rows(file) -> list[tuple[int, tuple]]:
-    """(row number, values) of the first sheet, blank rows left out; refuses what is not an XLSX."""
-    from openpyxl import load_workbook
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    size = getattr(file, "size", None)
-    if size is not None and size > MAX_BYTES:
-        raise _refuse(_("The file is larger than 10 MB; split the price list."))
+    """(row number, values) of the first sheet, blank rows left out; refuses what is not an XLSX
+    and whatever exceeds the bounds of ``import_workbook`` (size, unpacked size, rows, columns, time)."""
     try:
-        workbook = load_workbook(file, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError):
-        raise _refuse(
-            _("This file is not an Excel workbook (.xlsx). Download the template, fill it in and upload it again.")
-        ) from None
-    try:
-        sheet = workbook.worksheets[0]
-        sheet.reset_dimensions()  # some writers store a wrong size; read what is really there
-        rows = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            if not any(_text(value) for value in values):
-                continue
-            rows.append((number, values))
-            if len(rows) > MAX_ROWS + 1:  # the header and 5,000 data rows
-                raise _refuse(
-                    _("The price list has more than %(limit)s rows; split it into several files.")
-                    % {"limit": f"{MAX_ROWS:,}"}
-                )
-        return rows
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise _refuse(_("The workbook could not be read: %(error)s") % {"error": exc}) from None
-    finally:
-        workbook.close()
+        return import_workbook.read_rows(file, max_data_rows=MAX_ROWS)
+    except import_workbook.WorkbookRefused as exc:
+        raise _refuse(str(exc)) from None
 
 
 class _Row:
@@ -354,30 +328,58 @@ def _safe_filename(filename: str) -> str:
     return os.path.basename((filename or "").replace("\\", "/")).strip()[:150] or "price-list.xlsx"
 
 
-@transaction.atomic
-def price_list_import(*, actor, project: Project, file, filename: str) -> ImportResult:
-    """Update a project's units from a price list; validate every row first, write all or nothing."""
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class PriceList:
+    """A workbook that passed the bounds and the header check: its data rows, not yet validated."""
+
+    filename: str
+    rows: list[tuple[int, tuple]]
+    positions: dict[str, int]
+    headers: dict[str, str]
+
+
+@dataclass
+class _Planned:
+    """A unit a row changes: the new values on it, the diff, and what it held when it was read."""
+
+    row: int
+    unit: Listing
+    changed: dict
+    before: dict
+
+
+def _require_importer(actor, project: Project) -> None:
     require(actor, IMPORT)
     _require_managed_project(actor, project)
+
+
+def price_list_read(*, actor, project: Project, file, filename: str) -> PriceList:
+    """Check who imports and the workbook itself: its bounds, format and header. Writes nothing."""
+    _require_importer(actor, project)
     filename = _safe_filename(filename)
     if not filename.lower().endswith((".xlsx", ".xlsm")):
-        raise _refuse(
-            _("This file is not an Excel workbook (.xlsx). Download the template, fill it in and upload it again.")
-        )
+        raise _refuse(str(import_workbook.not_a_workbook()))
     rows = read_workbook_rows(file)
     positions, headers, errors = _header(rows)
     if errors:
         raise PriceListRejected(errors)
-    data = rows[1:]
-    if not data:
+    if len(rows) < 2:
         raise _refuse(_("The price list has no rows below the header."))
+    return PriceList(filename=filename, rows=rows[1:], positions=positions, headers=headers)
 
+
+def _plan(*, project: Project, price_list: PriceList, progress: Progress | None) -> list[_Planned]:
+    """Validate every row against the units as they are now (read-only queries, no transaction)."""
+    positions, headers = price_list.positions, price_list.headers
     buildings = {_key(name): pk for pk, name in Building.objects.filter(project=project).values_list("pk", "name")}
     units = {
         (unit.building_id, _key(unit.room_no)): unit
-        for unit in Listing.objects.select_for_update()
-        .filter(project=project, building__isnull=False)
-        .defer("search_text", "facility_notes")
+        for unit in Listing.objects.filter(project=project, building__isnull=False).defer(
+            "search_text", "facility_notes"
+        )
     }
     lookups = {
         "orientation": _choice_lookup(ORIENTATION_WORDS, Orientation),
@@ -385,8 +387,10 @@ def price_list_import(*, actor, project: Project, file, filename: str) -> Import
         "status": _choice_lookup(STATUS_WORDS, ListingStatus),
     }
     seen: dict[tuple[int, str], int] = {}
-    planned: list[tuple[Listing, dict]] = []
-    for number, values in data:
+    planned: list[_Planned] = []
+    errors: list[RowError] = []
+    total = len(price_list.rows)
+    for done, (number, values) in enumerate(price_list.rows, start=1):
         row = _Row(number, values, positions, headers)
         building_id = buildings.get(_key(row.values["building"]))
         if not row.has("building"):
@@ -426,11 +430,35 @@ def price_list_import(*, actor, project: Project, file, filename: str) -> Import
                     if before[name] != after[name]
                 }
                 if changed:
-                    planned.append((unit, changed))
+                    planned.append(_Planned(row=number, unit=unit, changed=changed, before=before))
         errors.extend(row.errors)
+        if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+            progress(done, total)
     if errors:
         raise PriceListRejected(errors)
-    return _write(actor=actor, project=project, filename=filename, rows=len(data), planned=planned)
+    return planned
+
+
+def price_list_apply(
+    *, actor, project: Project, price_list: PriceList, progress: Progress | None = None
+) -> ImportResult:
+    """Validate a read price list, then write all of it in one short transaction, or nothing."""
+    _require_importer(actor, project)
+    planned = _plan(project=project, price_list=price_list, progress=progress)
+    return _write(
+        actor=actor, project=project, filename=price_list.filename, rows=len(price_list.rows), planned=planned
+    )
+
+
+def price_list_import(
+    *, actor, project: Project, file, filename: str, progress: Progress | None = None
+) -> ImportResult:
+    """Update a project's units from a price list; validate every row first, write all or nothing.
+
+    Not atomic on purpose (issue #9): reading and validating take no lock; only ``_write`` does.
+    """
+    price_list = price_list_read(actor=actor, project=project, file=file, filename=filename)
+    return price_list_apply(actor=actor, project=project, price_list=price_list, progress=progress)
 
 
 def _update_units(units: list[Listing], now) -> None:
@@ -456,19 +484,58 @@ def _update_units(units: list[Listing], now) -> None:
             cursor.executemany(statement, rows[start : start + 1000])
 
 
-def _write(*, actor, project: Project, filename: str, rows: int, planned: list[tuple[Listing, dict]]) -> ImportResult:
-    now = timezone.now()
-    reason = f"{REASON_PREFIX} {filename}"
-    _update_units([unit for unit, _changed in planned], now)
-    changes = ListingChange.objects.bulk_create(
-        [ListingChange(listing=unit, changes=changed, reason=reason, changed_by=actor) for unit, changed in planned],
-        batch_size=500,
-    )
-    audit.record(
-        actor=actor,
-        action="listings.project.price_list_imported",
-        target=project,
-        reason=reason,
-        after={"file": filename, "rows": rows, "changed": len(planned), "units": [unit.pk for unit, _c in planned]},
-    )
+def _locked_current(project: Project, planned: list[_Planned]) -> dict[int, dict]:
+    """The planned units as they are now, row-locked until the transaction ends (in chunks: SQLite
+    caps the parameters of one query)."""
+    ids = [item.unit.pk for item in planned]
+    current: dict[int, dict] = {}
+    for start in range(0, len(ids), 500):
+        chunk = Listing.objects.select_for_update().filter(project=project, pk__in=ids[start : start + 500])
+        for unit in chunk.only("pk", *IMPORT_FIELDS):
+            current[unit.pk] = _snapshot(unit)
+    return current
+
+
+def _write(*, actor, project: Project, filename: str, rows: int, planned: list[_Planned]) -> ImportResult:
+    """The import's only transaction: lock the units, re-check them, write the changes and the audit event.
+
+    Validation ran without locks, so a unit may have changed since (a sale, another import); such a
+    row is refused rather than overwritten with values checked against the old state.
+    """
+    with transaction.atomic():
+        _require_importer(actor, project)  # a role may have been taken away while a job waited
+        current = _locked_current(project, planned)
+        stale = [
+            RowError(
+                item.row,
+                "—",
+                _("This unit was changed by someone else while the price list was being checked; upload it again."),
+            )
+            for item in planned
+            if current.get(item.unit.pk) != item.before
+        ]
+        if stale:
+            raise PriceListRejected(stale)
+        now = timezone.now()
+        reason = f"{REASON_PREFIX} {filename}"
+        _update_units([item.unit for item in planned], now)
+        changes = ListingChange.objects.bulk_create(
+            [
+                ListingChange(listing=item.unit, changes=item.changed, reason=reason, changed_by=actor)
+                for item in planned
+            ],
+            batch_size=500,
+        )
+        audit.record(
+            actor=actor,
+            action="listings.project.price_list_imported",
+            target=project,
+            reason=reason,
+            after={
+                "file": filename,
+                "rows": rows,
+                "changed": len(planned),
+                "units": [item.unit.pk for item in planned],
+            },
+        )
     return ImportResult(filename=filename, rows=rows, changed=len(planned), changes=changes)

@@ -18,6 +18,7 @@ from anju.core.permissions import require
 from anju.core.reveal import reveal
 from anju.core.scoping import in_scope, require_in_scope
 from anju.core.services import validated_save
+from anju.core.text import require_reason
 
 from ..choices import STATUS_TRANSITIONS, ListingKind, ListingStatus, VerificationOutcome
 from ..models import Listing, ListingChange, ListingVerification
@@ -164,12 +165,8 @@ def _locked(listing: Listing) -> Listing:
 
 
 def _require_reason(reason: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed(
-            "listing.reason_required", _("Every change to a listing needs a reason."), {"reason": [_("Required.")]}
-        )
-    return reason[:200]
+    """Every change to a listing needs a real reason (R3.1.2), cleaned by the shared rule (issue #9 defect 5)."""
+    return require_reason(reason, code="listing.reason_required")[:200]
 
 
 def _record_change(

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from anju.core import audit
 from anju.core.errors import ValidationFailed
@@ -75,27 +75,58 @@ def _encode(image: Image.Image, format_name: str, **options) -> bytes:
     return buffer.getvalue()
 
 
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """Pixels in ``image``'s embedded colour profile (a phone's Display P3, a CMYK print profile) turned into sRGB."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return image
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        target = ImageCms.createProfile("sRGB")
+        return ImageCms.profileToProfile(image, source, target, outputMode="RGBA" if image.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image  # not a usable profile: the pixels as they are, the profile dropped all the same
+
+
+def pixels_only(image: Image.Image) -> Image.Image:
+    """A new image holding only the pixels of ``image``, turned upright by its EXIF orientation.
+
+    Issue #9 defect 4: a JPEG comment (COM), EXIF (GPS, device, descriptions), XMP, an ICC
+    profile or PNG text chunks can carry a phone or an ID number, and Pillow writes parts of
+    ``info`` back on save. Copying the pixels into a fresh image leaves every one of them
+    behind; the orientation is the only metadata that matters, and after ``exif_transpose``
+    it lives in the pixels themselves. Colours are kept by converting them to sRGB (what a
+    browser assumes without a profile) instead of keeping the profile.
+    """
+    upright = _to_srgb(ImageOps.exif_transpose(image))
+    if upright.mode == "P":
+        # Palette transparency lives in ``info``, which is not copied; keep it as an alpha channel.
+        upright = upright.convert("RGBA" if "transparency" in upright.info else "RGB")
+    elif upright.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        upright = upright.convert("RGBA" if "A" in upright.getbands() else "RGB")
+    clean = Image.new(upright.mode, upright.size)
+    clean.frombytes(upright.tobytes())
+    return clean
+
+
 def _clean_image(image: Image.Image) -> tuple[bytes, str, Image.Image]:
-    """Re-encoded without EXIF (GPS, device, owner names) and turned upright; the format is kept."""
+    """Re-encoded from the pixels alone, upright, with no metadata at all; the format is kept."""
     format_name = image.format
-    upright = ImageOps.exif_transpose(image)
-    options = {}
-    if icc := image.info.get("icc_profile"):
-        options["icc_profile"] = icc  # colour, not personal data
+    clean = pixels_only(image)
     if format_name == "JPEG":
-        if upright.mode not in ("RGB", "L", "CMYK"):
-            upright = upright.convert("RGB")
-        data = _encode(upright, "JPEG", quality=90, optimize=True, **options)
+        if clean.mode not in ("RGB", "L"):
+            clean = clean.convert("RGB")
+        data = _encode(clean, "JPEG", quality=90, optimize=True)
     elif format_name == "PNG":
-        data = _encode(upright, "PNG", optimize=True, **options)
+        data = _encode(clean, "PNG", optimize=True)
     else:
-        data = _encode(upright, "WEBP", quality=90, **options)
-    return data, FORMATS[format_name][0], upright
+        data = _encode(clean, "WEBP", quality=90)
+    return data, FORMATS[format_name][0], clean
 
 
 def _thumbnail(image: Image.Image) -> bytes:
-    """A JPEG at most 400 px wide (never enlarged), transparency flattened on white."""
-    if image.mode in ("RGBA", "LA", "P"):
+    """A JPEG at most 400 px wide (never enlarged), transparency flattened on white; ``image`` is pixels only."""
+    if image.mode in ("RGBA", "LA"):
         image = image.convert("RGBA")
         flat = Image.new("RGB", image.size, "white")
         flat.paste(image, mask=image.getchannel("A"))

@@ -8,14 +8,18 @@ authenticated download view, which writes an audit event for every download.
 
 from __future__ import annotations
 
+import io
 import os
 import unicodedata
+import warnings
 import zipfile
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils.translation import gettext as _
+from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from anju.core import audit
 from anju.core.errors import ApplicationError, ValidationFailed
@@ -25,6 +29,7 @@ from anju.core.services import validated_save
 
 from ..choices import ResourceKind
 from ..models import Project, Resource
+from .photos import MAX_PIXELS, pixels_only
 
 VIEW = "listings.view_resource"
 MANAGE = "listings.manage_resource"
@@ -139,6 +144,51 @@ def validate_resource_file(file) -> str:
     return name
 
 
+def _encode_pixels_only(image: Image.Image) -> bytes:
+    """Every frame of ``image`` copied from its pixels into the same format, without any metadata."""
+    frames, durations = [], []
+    for frame in ImageSequence.Iterator(image):
+        durations.append(frame.info.get("duration", 100))
+        frames.append(pixels_only(frame))
+    first, rest = frames[0], frames[1:]
+    options: dict = {}
+    if rest:  # an animation keeps its timing and looping, which say nothing about anyone
+        options = {"save_all": True, "append_images": rest, "duration": durations, "loop": image.info.get("loop", 0)}
+    if image.format == "JPEG":
+        first = first if first.mode in ("RGB", "L") else first.convert("RGB")
+        options["quality"] = 90
+    buffer = io.BytesIO()
+    first.save(buffer, image.format, **options)
+    return buffer.getvalue()
+
+
+def image_without_metadata(file, name: str) -> ContentFile:
+    """An uploaded image re-encoded from its pixels alone (issue #9 defect 4).
+
+    A picture in the library is shown to every role it is open to, so a JPEG comment, EXIF (GPS,
+    device, descriptions), XMP, an ICC profile or PNG text left in it would travel with it.
+    """
+    message = _("The file's content is not a .%(extension)s file; it may be damaged or renamed.") % {
+        "extension": _extension(name)
+    }
+    try:
+        file.seek(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(file)
+            if image.width * image.height * getattr(image, "n_frames", 1) > MAX_PIXELS:
+                too_many = _("The image has too many pixels.")
+                raise ValidationFailed("resource.too_many_pixels", too_many, {"file": [too_many]})
+            data = _encode_pixels_only(image)
+    except ValidationFailed:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Warning):
+        raise ValidationFailed("resource.content_mismatch", message, {"file": [message]}) from None
+    finally:
+        file.seek(0)
+    return ContentFile(data, name=name)
+
+
 # --- reads --------------------------------------------------------------------------------------
 
 
@@ -184,6 +234,8 @@ def resource_upload(
     if not title:
         raise ValidationFailed("resource.title_required", _("Enter a title."), {"title": [_("Required.")]})
     original_name = validate_resource_file(file)
+    if _extension(original_name) in IMAGE_TYPES:
+        file = image_without_metadata(file, original_name)
     resource = Resource(
         project=project,
         kind=kind,

@@ -1,4 +1,4 @@
-"""Price-list import for a project's units, and the XLSX template to fill in (R3.1.1)."""
+"""Price-list import for a project's units, its background jobs, and the XLSX template (R3.1.1, issue #9)."""
 
 from __future__ import annotations
 
@@ -7,45 +7,50 @@ import tempfile
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import FileResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from anju.core.errors import ApplicationError
 from anju.core.forms import apply_error
-from anju.core.http import posted
+from anju.core.http import posted, wants_partial
 
 from ..choices import Decoration, ListingStatus, Orientation
 from ..forms.projects import PriceImportForm
-from ..models import Listing
+from ..models import Listing, PriceListImport
+from ..services import import_jobs
 from ..services import imports as services
 from ._common import managed_project
 
 IMPORT = "listings.import_price_list"
 TEMPLATE_ROW_LIMIT = services.MAX_ROWS
+RECENT_JOBS = 5
 
 
 @login_required
 @permission_required(IMPORT, raise_exception=True)
 def price_import(request, pk: int):
+    """The upload form: a small price list is imported at once, a large one becomes a job to watch."""
     project = managed_project(request, pk)
     form = PriceImportForm(posted(request), request.FILES or None)
     row_errors = []
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            result = services.price_list_import(actor=request.user, project=project, file=upload, filename=upload.name)
+            outcome = import_jobs.price_list_submit(
+                actor=request.user, project=project, file=upload, filename=upload.name, language=get_language()
+            )
         except services.PriceListRejected as exc:
             row_errors = exc.errors
             form.add_error(None, str(exc.message))
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
-            messages.success(
-                request,
-                _("The price list %(file)s was imported: %(changed)s of %(rows)s units changed.")
-                % {"file": result.filename, "changed": result.changed, "rows": result.rows},
-            )
+            if isinstance(outcome, PriceListImport):
+                return redirect("listings:price-import-job", pk=project.pk, job_id=outcome.pk)
+            messages.success(request, import_jobs.import_done_message(outcome.filename, outcome.changed, outcome.rows))
             return redirect("listings:project-detail", pk=project.pk)
     context = {
         "project": project,
@@ -54,9 +59,26 @@ def price_import(request, pk: int):
         "columns": services.COLUMNS,
         "column_help": services.COLUMN_HELP,
         "max_rows": services.MAX_ROWS,
+        "sync_rows": import_jobs.SYNC_ROWS,
+        "jobs": import_jobs.import_jobs_for(request.user, project).select_related("created_by")[:RECENT_JOBS],
     }
     status = 422 if row_errors or form.errors else 200
     return render(request, "listings/imports/price_import.html", context, status=status)
+
+
+@login_required
+@permission_required(IMPORT, raise_exception=True)
+def price_import_job(request, pk: int, job_id: int):
+    """A background import's progress, then its result or problems; HTMX polls the status card."""
+    project = managed_project(request, pk)
+    job = get_object_or_404(import_jobs.import_jobs_for(request.user, project).select_related("created_by"), pk=job_id)
+    context = {"project": project, "job": job, "stuck": import_jobs.job_is_stuck(job)}
+    template = (
+        "listings/imports/_job_status.html" if wants_partial(request) else "listings/imports/price_import_job.html"
+    )
+    response = render(request, template, context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 def _words(words: dict, choices) -> list[str]:

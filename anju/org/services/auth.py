@@ -1,4 +1,9 @@
-"""Writes around authentication: personal API tokens and login-lockout release."""
+"""Writes around authentication: personal API tokens and login-lockout release.
+
+A token lives until it expires or is revoked, and no longer than the password it was issued under:
+every new password revokes all of the user's tokens (issue #9, R5.1.2). A token issued without a
+second factor stops working once a role of its user requires two-factor sign-in.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anju.core import audit
-from anju.core.errors import ValidationFailed
+from anju.core.errors import ApplicationError, ValidationFailed
 from anju.core.permissions import require
 
 from ..models import ApiToken, User
+from .two_factor import two_factor_required
 
 TOKEN_PREFIX = "anju_"  # noqa: S105 (a public marker, not a secret)
 # Writing last_used_at on every call would turn each read into a write; once a minute is enough.
@@ -27,8 +33,15 @@ def _hash(raw: str) -> str:
 
 
 @transaction.atomic
-def token_create(*, actor: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
-    """Issue a personal access token; the clear secret is returned once and never stored."""
+def token_create(
+    *, actor: User, name: str, days: int | None = None, with_two_factor: bool = False
+) -> tuple[ApiToken, str]:
+    """Issue a personal access token; the clear secret is returned once and never stored.
+
+    ``with_two_factor``: the caller proved a second factor for this issue (a code at the API
+    exchange, or a web session that passed it); only such tokens work for users whose role
+    requires two-factor sign-in.
+    """
     name = name.strip()
     if not name:
         raise ValidationFailed("token.name_required", _("Give the token a name."), {"name": [_("Required.")]})
@@ -46,12 +59,18 @@ def token_create(*, actor: User, name: str, days: int | None = None) -> tuple[Ap
         prefix=raw[:12],
         key_hash=_hash(raw),
         expires_at=timezone.now() + timedelta(days=days or settings.ANJU_API_TOKEN_DAYS),
+        issued_with_two_factor=with_two_factor,
     )
     audit.record(
         actor=actor,
         action="org.api_token.created",
         target=token,
-        after={"name": name, "prefix": token.prefix, "expires_at": token.expires_at},
+        after={
+            "name": name,
+            "prefix": token.prefix,
+            "expires_at": token.expires_at,
+            "issued_with_two_factor": with_two_factor,
+        },
     )
     return token, raw
 
@@ -68,7 +87,11 @@ def token_revoke(*, actor: User, token: ApiToken) -> ApiToken:
 
 
 def token_authenticate(raw: str) -> User | None:
-    """The active user a bearer token belongs to, or None (unknown, revoked, expired, suspended)."""
+    """The active user a bearer token belongs to, or None (unknown, revoked, expired, suspended).
+
+    A token issued without a second factor is refused with its own 401 once a role of the user
+    requires two-factor sign-in (issue #9): the password alone must not keep opening the API.
+    """
     if not raw.startswith(TOKEN_PREFIX):
         return None
     now = timezone.now()
@@ -79,6 +102,15 @@ def token_authenticate(raw: str) -> User | None:
     )
     if token is None:
         return None
+    if not token.issued_with_two_factor and two_factor_required(token.user):
+        raise ApplicationError(
+            "auth.token_without_two_factor",
+            _(
+                "This token was issued without two-factor sign-in, which your role now requires. "
+                "Issue a new token with a code from your authenticator app."
+            ),
+            status=401,
+        )
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user

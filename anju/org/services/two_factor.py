@@ -25,7 +25,7 @@ from anju.core.scoping import require_in_scope, scope_of
 
 from ..models import User
 from ._common import MANAGE_USERS
-from .users import end_sessions
+from .users import end_sessions, tokens_revoke_all
 
 RECOVERY_CODE_COUNT = 10
 TOTP_NAME = "authenticator"
@@ -199,7 +199,8 @@ def two_factor_disable(*, user: User) -> None:
 def two_factor_reset(*, actor: User, user: User, reason: str) -> int:
     """An administrator removes a user's devices (lost phone); the user sets up again at next sign-in.
 
-    The user's sessions end, so nobody keeps a session verified with the lost device.
+    The user's sessions and API tokens end, so nobody keeps a session verified, or a token
+    issued, with the lost device (issue #9).
     """
     require(actor, MANAGE_USERS)
     require_in_scope(actor, user)
@@ -224,14 +225,15 @@ def _reset(*, user: User, reason: str, actor: User | None, actor_name: str | Non
         message = _("Give a reason.")
         raise ValidationFailed("two_factor.reason_required", message, {"reason": [message]})
     removed = _delete_devices(user)
-    end_sessions(user)
+    sessions_ended = end_sessions(user)
+    tokens_revoked = tokens_revoke_all(user)
     audit.record(
         actor=actor,
         actor_name=actor_name,
         action="auth.two_factor.reset",
         target=user,
         reason=reason,
-        after={"devices_removed": removed},
+        after={"devices_removed": removed, "sessions_ended": sessions_ended, "tokens_revoked": tokens_revoked},
     )
     notify(
         user=user,

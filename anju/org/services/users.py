@@ -22,6 +22,7 @@ from anju.core.masking import normalise_phone
 from anju.core.permissions import require
 from anju.core.scoping import SCOPE_RANK, Scope, require_in_scope, scope_of
 from anju.core.services import validated_save
+from anju.core.text import require_reason
 
 from ..choices import USER_STATUS_TRANSITIONS, UserStatus
 from ..models import ApiToken, Branch, Role, Team, User, UserSession
@@ -75,16 +76,25 @@ def _check_placement(user: User) -> None:
         )
 
 
-def end_sessions(user: User) -> None:
-    """Log the user out everywhere (their browser sessions; API tokens are left alone)."""
-    keys = list(UserSession.objects.filter(user=user).values_list("session_key", flat=True))
-    Session.objects.filter(session_key__in=keys).delete()
-    UserSession.objects.filter(user=user).delete()
+def end_sessions(user: User, *, keep_session_key: str | None = None) -> int:
+    """Log the user out everywhere but ``keep_session_key`` (API tokens are left alone); how many ended."""
+    mine = UserSession.objects.filter(user=user).exclude(session_key=keep_session_key or "")
+    keys = list(mine.values_list("session_key", flat=True))
+    ended, _details = Session.objects.filter(session_key__in=keys).delete()
+    mine.delete()
+    return ended
 
 
-def _end_sessions_and_tokens(user: User) -> None:
-    end_sessions(user)
-    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def tokens_revoke_all(user: User) -> int:
+    """Revoke every live API token of the user; how many. The caller audits why."""
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+def _end_sessions_and_tokens(user: User, *, keep_session_key: str | None = None) -> dict[str, int]:
+    return {
+        "sessions_ended": end_sessions(user, keep_session_key=keep_session_key),
+        "tokens_revoked": tokens_revoke_all(user),
+    }
 
 
 @transaction.atomic
@@ -167,8 +177,7 @@ def user_update(*, actor: User, user: User, **changes) -> User:
 def user_set_status(*, actor: User, user: User, status: str, reason: str) -> User:
     """Suspend, reactivate or mark an employee as left; leaving active status ends every session and token."""
     require(actor, MANAGE_USERS)
-    if not reason.strip():
-        raise ValidationFailed("user.reason_required", _("Please give a reason."), {"reason": [_("Required.")]})
+    reason = require_reason(reason, code="user.reason_required")
     if status not in UserStatus.values:
         raise ValidationFailed("user.bad_status", _("Unknown status."), {"status": [_("Unknown status.")]})
     if user.pk == actor.pk:
@@ -193,7 +202,7 @@ def user_set_status(*, actor: User, user: User, status: str, reason: str) -> Use
         target=user,
         before={"status": current.value},
         after={"status": target.value},
-        reason=reason.strip(),
+        reason=reason,
     )
     return user
 
@@ -220,7 +229,7 @@ def user_assign_roles(*, actor: User, user: User, roles: list[Role]) -> User:
 
 @transaction.atomic
 def user_reset_password(*, actor: User, user: User, new_password: str) -> User:
-    """Set a new password chosen by an administrator; the user's sessions and tokens end."""
+    """Set a new password chosen by an administrator; the user's sessions and tokens end (issue #9)."""
     require(actor, MANAGE_USERS)
     require_in_scope(actor, user)
     user = User.objects.select_for_update().get(pk=user.pk)
@@ -230,14 +239,18 @@ def user_reset_password(*, actor: User, user: User, new_password: str) -> User:
         raise ValidationFailed("user.weak_password", exc.messages[0], {"new_password": exc.messages}) from None
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    _end_sessions_and_tokens(user)
-    audit.record(actor=actor, action="org.user.password_reset", target=user)
+    ended = _end_sessions_and_tokens(user)
+    audit.record(actor=actor, action="org.user.password_reset", target=user, after=ended)
     return user
 
 
 @transaction.atomic
-def password_change(*, user: User, old_password: str, new_password: str) -> User:
-    """A user changes their own password."""
+def password_change(*, user: User, old_password: str, new_password: str, keep_session_key: str | None = None) -> User:
+    """A user changes their own password; their API tokens and other sessions end (issue #9).
+
+    ``keep_session_key``: the session the change was made from, which stays signed in.
+    A wrong current password is counted like a failed login by the view (django-axes).
+    """
     if not user.check_password(old_password):
         raise ValidationFailed(
             "user.wrong_password",
@@ -250,5 +263,6 @@ def password_change(*, user: User, old_password: str, new_password: str) -> User
         raise ValidationFailed("user.weak_password", exc.messages[0], {"new_password": exc.messages}) from None
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    audit.record(actor=user, action="org.user.password_changed", target=user)
+    ended = _end_sessions_and_tokens(user, keep_session_key=keep_session_key)
+    audit.record(actor=user, action="org.user.password_changed", target=user, after=ended)
     return user

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from axes.handlers.proxy import AxesProxyHandler
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import logout, update_session_auth_hash, user_login_failed
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
@@ -19,7 +20,7 @@ from anju.core.forms import apply_error
 
 from ..models import ApiToken
 from ..services import auth as auth_services
-from ..services import users
+from ..services import two_factor, users
 from ..signals import remember_session
 
 
@@ -87,19 +88,41 @@ class PasswordChangeForm(forms.Form):
         return data
 
 
+def _locked_out(request, credentials: dict):
+    """End the session and show the login lockout page, as a locked login would (issue #9)."""
+    logout(request)
+    return lockout_response(request, credentials=credentials)
+
+
 @login_required
 def password_change(request):
+    """Change one's own password; wrong current passwords count as failed logins (django-axes, issue #9).
+
+    Otherwise a stolen session could guess the password without limit. The failure goes through
+    Django's ``user_login_failed`` with the login's credentials shape, so axes counts it per
+    username + IP with the login failures, and a correct one clears the count as a login does.
+    """
     form = PasswordChangeForm(request.POST or None)
+    credentials = {"username": request.user.get_username()}
+    if request.method == "POST" and not AxesProxyHandler.is_allowed(request, credentials):
+        return _locked_out(request, credentials)
     if request.method == "POST" and form.is_valid():
         try:
             user = users.password_change(
                 user=request.user,
                 old_password=form.cleaned_data["old_password"],
                 new_password=form.cleaned_data["new_password"],
+                keep_session_key=request.session.session_key,
             )
         except ApplicationError as exc:
+            if exc.code == "user.wrong_password":
+                user_login_failed.send(sender=__name__, credentials=credentials, request=request)
+                if request.axes_locked_out:
+                    return _locked_out(request, credentials)
             apply_error(form, exc)
         else:
+            if settings.AXES_RESET_ON_SUCCESS:
+                AxesProxyHandler.reset_attempts(ip_address=request.axes_ip_address, username=user.get_username())
             update_session_auth_hash(request, user)  # cycles the session key
             remember_session(request, user)
             messages.success(request, _("Your password was changed."))
@@ -121,13 +144,25 @@ def account_tokens(request):
     new_secret = None
     if request.method == "POST" and form.is_valid():
         try:
-            _token, new_secret = auth_services.token_create(actor=request.user, name=form.cleaned_data["name"])
+            _token, new_secret = auth_services.token_create(
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                # The session passed its second factor (the middleware insists for roles that require one).
+                with_two_factor=two_factor.is_verified(request.user),
+            )
         except ApplicationError as exc:
             apply_error(form, exc)
         else:
             form = TokenForm()
     tokens = ApiToken.objects.filter(user=request.user).order_by("-created_at")
-    return render(request, "org/account_tokens.html", {"form": form, "tokens": tokens, "new_secret": new_secret})
+    context = {
+        "form": form,
+        "tokens": tokens,
+        "new_secret": new_secret,
+        # Tokens issued with the password alone are refused while a role requires a second factor.
+        "needs_two_factor": two_factor.two_factor_required(request.user),
+    }
+    return render(request, "org/account_tokens.html", context)
 
 
 @login_required

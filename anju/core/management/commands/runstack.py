@@ -54,8 +54,8 @@ class Command(BaseCommand):
         manage = str(settings.BASE_DIR / "manage.py")
         web = [sys.executable, "-m", "gunicorn", "config.wsgi", f"--bind={host}:{port}", f"--workers={workers}"]
         commands = {
-            "web": [*web, "--access-logfile=-", "--graceful-timeout=10"],
-            "worker": [sys.executable, manage, "db_worker", "--no-reload"],
+            "web": [*web, f"--config={settings.BASE_DIR / 'config' / 'gunicorn.conf.py'}", "--graceful-timeout=10"],
+            "worker": [sys.executable, manage, "worker", "--no-reload"],
             "scheduler": [sys.executable, manage, "scheduler"],
         }
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
